@@ -1,0 +1,28 @@
+# The README's commands. `make test` sets up .venv on a fresh machine (Python 3.11 + pip) and runs
+# the test suite; `make demo` brings up the service and UI on the built-in demo gallery.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test install lint bench-cpu clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check lodisc training indexer service bench tests
+	! grep -rn --include='*.py' '\.cuda(' lodisc training indexer service
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,134 @@
+"""Image folders in the ``train/<class>/*`` + ``test/<class>/*`` layout, robust to bad files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+
+
+class DataError(ValueError):
+    """A data folder that cannot be used, with a message that says why."""
+
+
+@dataclass(frozen=True)
+class ImageList:
+    """Readable images of a folder tree and their class indices."""
+
+    paths: list[Path]
+    labels: list[int]
+    classes: list[str]
+    skipped: list[Path]
+
+
+def resolve_split(root: str | Path, split: str) -> Path:
+    """``root/split`` when it exists, else ``root`` itself when it holds class folders."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"not a folder: {root}")
+    candidate = root / split
+    return candidate if candidate.is_dir() else root
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    """Decode any PIL-readable image as RGB, honouring EXIF orientation (first frame of animations)."""
+    with Image.open(path) as image:
+        image.seek(0)
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = np.asarray(image, dtype=np.float32)
+            scale = 255.0 / max(1.0, float(array.max()))
+            image = Image.fromarray((array * scale).astype(np.uint8))
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image)
+        return image.convert("RGB")
+
+
+def _is_readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception:  # noqa: BLE001 - any decoder error means "skip this file"
+        return False
+
+
+def list_images(folder: str | Path, workers: int = 8) -> ImageList:
+    """Class folders under ``folder``; unreadable files are skipped with one warning and counted.
+
+    Raises:
+        DataError: the folder is missing, has no class sub-folders, or holds no readable image.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder not found: {folder}")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"{folder} has no class sub-folders (expected {folder}/<class>/<image>)")
+    candidates: list[tuple[Path, int]] = []
+    for index, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).rglob("*") if p.is_file())
+        candidates += [(p, index) for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        readable = list(pool.map(_is_readable, (p for p, _ in candidates)))
+    paths = [p for (p, _), ok in zip(candidates, readable) if ok]
+    labels = [c for (_, c), ok in zip(candidates, readable) if ok]
+    skipped = [p for (p, _), ok in zip(candidates, readable) if not ok]
+    if skipped:
+        logger.warning("skipped %d unreadable image(s) in %s, e.g. %s", len(skipped), folder, skipped[0])
+    if not paths:
+        raise DataError(f"no readable images in {folder}")
+    return ImageList(paths, labels, classes, skipped)
+
+
+class ImageFolderDataset(Dataset):
+    """Images with deterministic per-sample augmentation seeds.
+
+    The transform's randomness is seeded from ``(seed, epoch, index)``, so a sample's views do not
+    depend on the worker, the rank or the position in the run: resume and DDP reproduce them exactly.
+    """
+
+    def __init__(self, images: ImageList, transform: Callable[[Image.Image], Any], seed: int = 0) -> None:
+        self.images = images
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation seeds of an epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images.paths)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        for attempt in range(len(self)):
+            current = (index + attempt) % len(self)
+            try:
+                image = load_rgb(self.images.paths[current])
+            except Exception as err:  # noqa: BLE001 - a file that passed verify() but fails to decode
+                logger.warning("cannot decode %s (%s); using the next image", self.images.paths[current], err)
+                continue
+            sample_seed = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + current
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed % (2**63))
+                return self.transform(image), self.images.labels[current]
+        raise DataError("no image of the dataset could be decoded")

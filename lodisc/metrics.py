@@ -1,0 +1,72 @@
+"""Leave-one-out retrieval metrics (METHOD.md): Rank-K / Recall@K and mAP, vectorised and chunked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULT_KS = (1, 2, 4, 5, 8)
+
+
+def retrieval_metrics(
+    embeddings: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor | Sequence[int],
+    ks: Sequence[int] = DEFAULT_KS,
+    max_elements: int = 1 << 24,
+) -> dict[str, float]:
+    """Every item queries all others by cosine similarity.
+
+    Queries whose class has no other item cannot retrieve anything relevant; they are left out of
+    every metric and counted in ``queries_without_positives`` (the reference divides by zero there).
+
+    Args:
+        embeddings: (N, D) features (normalised here).
+        labels: (N,) integer class labels.
+        ks: cut-offs for Rank-K (= Recall@K: a relevant item within the top K).
+        max_elements: similarity entries per chunk; bounds memory (rows per chunk = this / N).
+
+    Returns:
+        ``rank1``, ``rank5``, ``mAP`` and ``recall@K`` as fractions, plus query counts.
+    """
+    feats = F.normalize(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32), dim=1)
+    target = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    count = feats.shape[0]
+    if count < 2:
+        raise ValueError("retrieval needs at least two items")
+    positives = torch.bincount(target)[target] - 1  # (N,) other items of the same class
+    valid = positives > 0
+    rows = max(1, max_elements // count)
+    hits = torch.zeros(len(ks), dtype=torch.float64)
+    ap_sum = 0.0
+    ranks = torch.arange(1, count, dtype=torch.float32)  # positions 1..N-1
+    for start in range(0, count, rows):
+        stop = min(count, start + rows)
+        sim = feats[start:stop] @ feats.T  # (c, N)
+        sim[torch.arange(stop - start), torch.arange(start, stop)] = -torch.inf  # drop self
+        order = sim.sort(dim=1, descending=True, stable=True).indices[:, : count - 1]
+        relevant = target[order] == target[start:stop, None]  # (c, N-1) bool
+        keep = valid[start:stop]
+        for j, k in enumerate(ks):
+            hits[j] += relevant[keep, :k].any(dim=1).sum()
+        precision = relevant.cumsum(dim=1, dtype=torch.float32) / ranks  # (c, N-1)
+        ap = (precision * relevant).sum(dim=1) / positives[start:stop].clamp_min(1)
+        ap_sum += float(ap[keep].sum())
+    n_valid = int(valid.sum())
+    result = {f"recall@{k}": float(hits[j]) / max(1, n_valid) for j, k in enumerate(ks)}
+    result["rank1"] = result.get("recall@1", float("nan"))
+    result["rank5"] = result.get("recall@5", float("nan"))
+    result["mAP"] = ap_sum / max(1, n_valid)
+    result["queries"] = float(n_valid)
+    result["queries_without_positives"] = float(count - n_valid)
+    return result
+
+
+def chance_map(labels: np.ndarray | Sequence[int]) -> float:
+    """Expected mAP of a random ranking: about the share of relevant items per query."""
+    target = np.asarray(labels)
+    counts = np.bincount(target)[target] - 1
+    valid = counts > 0
+    return float(np.mean(counts[valid] / (len(target) - 1))) if valid.any() else 0.0

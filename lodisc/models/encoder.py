@@ -1,0 +1,112 @@
+"""The retrieval encoder, defined once: timm ViT backbone -> optional projector/predictor -> L2 norm."""
+
+from __future__ import annotations
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lodisc.config import EncoderConfig
+from lodisc.models.attention import CLSAttentionRecorder
+from lodisc.models.heads import build_predictor, build_projector
+
+RETRIEVAL_FEATURES = ("predictor", "cls")
+
+
+def build_backbone(cfg: EncoderConfig) -> nn.Module:
+    """A randomly initialised timm ViT returning its post-LayerNorm CLS token (num_classes=0)."""
+    kwargs = dict(cfg.timm_kwargs)
+    if cfg.patch_size is not None:
+        kwargs["patch_size"] = cfg.patch_size
+    try:
+        return timm.create_model(
+            cfg.arch, pretrained=False, num_classes=0, img_size=cfg.img_size, **kwargs
+        )
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"cannot build backbone {cfg.arch!r}: {err}") from err
+
+
+class Encoder(nn.Module):
+    """Backbone plus heads; ``forward`` returns the L2-normalised retrieval embedding.
+
+    Args:
+        cfg: the encoder configuration (stored in every checkpoint).
+    """
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        if cfg.retrieval_feature not in RETRIEVAL_FEATURES:
+            raise ValueError(f"retrieval_feature must be one of {RETRIEVAL_FEATURES}")
+        self.cfg = cfg
+        self.backbone = build_backbone(cfg)
+        dim = int(self.backbone.num_features)
+        self.projector: nn.Module = (
+            build_projector(dim, cfg.projector_hidden_dim) if cfg.use_projector else nn.Identity()
+        )
+        self.predictor = build_predictor(dim, cfg.predictor_hidden_dim, cfg.predictor_dropout)
+        self._attention: CLSAttentionRecorder | None = None
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the retrieval embedding."""
+        return int(self.backbone.num_features)
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """Patch grid (rows, cols) of the backbone."""
+        grid = self.backbone.patch_embed.grid_size
+        return int(grid[0]), int(grid[1])
+
+    def forward_cls(self, images: torch.Tensor) -> torch.Tensor:
+        """Post-LayerNorm CLS token, (B, 3, H, W) -> (B, D)."""
+        return self.backbone(images)
+
+    def forward_head(self, cls: torch.Tensor) -> torch.Tensor:
+        """Projector then predictor (the student's query ``q``), (B, D) -> (B, D)."""
+        return self.predictor(self.projector(cls))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised retrieval embedding, (B, 3, H, W) float -> (B, D) float."""
+        cls = self.forward_cls(images)
+        feature = self.forward_head(cls) if self.cfg.retrieval_feature == "predictor" else cls
+        return F.normalize(feature.float(), dim=1)
+
+    def forward_explain(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Embedding plus what overlays need.
+
+        Returns:
+            embedding (B, D), cls_attention (B, L, N) head-averaged CLS rows per layer, and
+            patch_tokens (B, N, D) L2-normalised post-LN patch tokens (for correspondences).
+        """
+        if self._attention is None:
+            self._attention = CLSAttentionRecorder(self.backbone)
+        with self._attention.record() as rows:
+            tokens = self.backbone.forward_features(images)  # (B, T, D)
+        cls = self.backbone.forward_head(tokens, pre_logits=True)
+        feature = self.forward_head(cls) if self.cfg.retrieval_feature == "predictor" else cls
+        prefix = int(self.backbone.num_prefix_tokens)
+        patches = F.normalize(tokens[:, prefix:].float(), dim=-1)
+        return F.normalize(feature.float(), dim=1), torch.stack(rows, dim=1), patches
+
+
+def forward_kept_tokens(backbone: nn.Module, images: torch.Tensor, keep_idx: torch.Tensor) -> torch.Tensor:
+    """Token dropping: run the backbone on the prefix tokens plus the kept patch tokens only.
+
+    Args:
+        backbone: a timm ``VisionTransformer``.
+        images: (B, 3, H, W) normalised images.
+        keep_idx: (B, K) int64 indices of the patches to keep.
+
+    Returns:
+        (B, D) pooled (CLS) features, as ``backbone(images)`` would give on the full sequence.
+    """
+    tokens = backbone._pos_embed(backbone.patch_embed(images))  # (B, P + N, D)
+    prefix = int(backbone.num_prefix_tokens)
+    width = tokens.shape[-1]
+    kept = tokens[:, prefix:].gather(1, keep_idx.unsqueeze(-1).expand(-1, -1, width))
+    tokens = torch.cat([tokens[:, :prefix], kept], dim=1)
+    tokens = backbone.norm(backbone.blocks(backbone.norm_pre(tokens)))
+    return backbone.forward_head(tokens, pre_logits=True)

@@ -1,0 +1,46 @@
+"""Slow loop versions of the reference code's mask and retrieval metrics.
+
+Used only by tests and ``bench/mask_eval.py`` to check the vectorised versions for equality and to
+measure the speed-up; never on a hot path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def loop_pixel_mask(scores: torch.Tensor, keep_ratio: float, grid: int, patch: int) -> torch.Tensor:
+    """The reference's triple loop (batch x patches x pixels) with per-element host syncs."""
+    batch, num = scores.shape
+    k = int(keep_ratio * num)
+    mask = torch.zeros(batch, 1, grid * patch, grid * patch)
+    for b in range(batch):
+        threshold = scores[b].sort(descending=True).values[k].item()
+        for n in range(num):
+            if scores[b, n].item() > threshold:
+                row, col = divmod(n, grid)
+                for i in range(patch):
+                    for j in range(patch):
+                        mask[b, 0, row * patch + i, col * patch + j] = 1.0
+    return mask
+
+
+def loop_retrieval(sim: np.ndarray, labels: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
+    """Per-query argsort of a precomputed similarity matrix, as the reference evaluates."""
+    count = len(labels)
+    hits = np.zeros(len(ks))
+    aps = []
+    for q in range(count):
+        others = np.delete(np.arange(count), q)
+        order = others[np.argsort(-sim[q, others], kind="stable")]
+        relevant = labels[order] == labels[q]
+        if relevant.sum() == 0:
+            continue
+        for j, k in enumerate(ks):
+            hits[j] += relevant[:k].any()
+        positions = np.flatnonzero(relevant) + 1
+        aps.append(np.mean(np.arange(1, len(positions) + 1) / positions))
+    result = {f"recall@{k}": hits[j] / len(aps) for j, k in enumerate(ks)}
+    result["mAP"] = float(np.mean(aps))
+    return result

@@ -1,0 +1,1 @@
+"""LoDisc pretraining, evaluation and ONNX export entry points."""

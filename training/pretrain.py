@@ -1,0 +1,156 @@
+"""LoDisc pretraining CLI: ``python training/pretrain.py --data DIR --out DIR [--config YAML] [flags]``.
+
+Runs on CPU, one GPU, or many under ``torchrun --nproc_per_node N training/pretrain.py ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from lodisc.atomic import atomic_write_text
+from lodisc.checkpoint import CheckpointError, read_checkpoint
+from lodisc.config import PretrainConfig, encoder_config_from_dict
+from lodisc.data import DataError
+from lodisc.models.lodisc import LoDiscModel
+from lodisc.runtime import init_distributed, is_main, pick_device, shutdown_distributed
+from training.data import build_train_data
+from training.engine import CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer
+from training.init import initialise, is_lodisc_checkpoint
+from training.overrides import apply_overrides
+
+logger = logging.getLogger("training.pretrain")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line flags; anything not given keeps the YAML (or default) value."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", help="folder with train/<class>/* (test/ is used for diagnostics)")
+    parser.add_argument("--out", help="output folder: config.yaml, metrics.jsonl, checkpoint.pt")
+    parser.add_argument("--config", help="YAML config (see training/configs/)")
+    parser.add_argument("--arch", help="timm ViT name, e.g. vit_small_patch16_224")
+    parser.add_argument("--img-size", type=int)
+    parser.add_argument("--patch-size", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int, help="global batch size (split across ranks)")
+    parser.add_argument("--lr", type=float, help="base learning rate (scaled by batch/256)")
+    parser.add_argument("--local-weight", type=float, help="0 trains exactly MoCo v3")
+    parser.add_argument("--local-mode", choices=["pixel", "drop"])
+    parser.add_argument("--keep-ratio", type=float)
+    parser.add_argument("--local-warmup-epochs", type=float)
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--init", help="random | timm:<name> | weights file | LoDisc checkpoint")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    parser.add_argument("--num-workers", type=int)
+    parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt exactly")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override any config field, e.g. --set lodisc.temperature=0.1 (repeatable)",
+    )
+    return parser.parse_args(argv)
+
+
+def resolve_config(args: argparse.Namespace) -> PretrainConfig:
+    """YAML (or defaults), then ``--set`` overrides, then the named flags."""
+    cfg = PretrainConfig.from_yaml(args.config) if args.config else PretrainConfig()
+    cfg = apply_overrides(cfg, args.set)
+    flat = {
+        "data": args.data, "out": args.out, "epochs": args.epochs, "batch_size": args.batch_size,
+        "lr": args.lr, "device": args.device, "init": args.init, "seed": args.seed,
+        "max_steps": args.max_steps, "num_workers": args.num_workers,
+    }
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in flat.items() if v is not None})
+    enc = {"arch": args.arch, "img_size": args.img_size, "patch_size": args.patch_size}
+    cfg.encoder = dataclasses.replace(cfg.encoder, **{k: v for k, v in enc.items() if v is not None})
+    method = {
+        "local_weight": args.local_weight, "local_mode": args.local_mode,
+        "keep_ratio": args.keep_ratio, "local_warmup_epochs": args.local_warmup_epochs,
+    }
+    cfg.lodisc = dataclasses.replace(cfg.lodisc, **{k: v for k, v in method.items() if v is not None})
+    cfg.resume = bool(args.resume)
+    if not cfg.data or not cfg.out:
+        raise DataError("--data and --out are required (or set data/out in the YAML)")
+    if cfg.init not in ("", "random") and is_lodisc_checkpoint(cfg.init):
+        # Refreshing a model: its architecture, size and heads come from the checkpoint.
+        stored = encoder_config_from_dict(read_checkpoint(cfg.init)["encoder_config"])
+        if args.arch and args.arch != stored.arch:
+            raise CheckpointError(f"--arch {args.arch} differs from {cfg.init} ({stored.arch})")
+        cfg.encoder = stored
+    return cfg
+
+
+def prepare_out(cfg: PretrainConfig) -> Path:
+    """Create OUT (checking it is writable); on resume keep only metrics up to the checkpoint."""
+    out = Path(cfg.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise DataError(f"cannot write to output folder {out}: {err.strerror}") from err
+    checkpoint = out / CHECKPOINT_NAME
+    if cfg.resume and not checkpoint.is_file():
+        raise CheckpointError(f"--resume: no checkpoint at {checkpoint}")
+    if not cfg.resume and checkpoint.is_file():
+        raise CheckpointError(f"{checkpoint} exists: pass --resume to continue or choose another --out")
+    return out
+
+
+def truncate_metrics(out: Path, step: int) -> None:
+    """Drop metric lines written after the checkpoint being resumed (a crash left them behind)."""
+    path = out / METRICS_NAME
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if yaml.safe_load(line).get("step", 0) <= step]
+        atomic_write_text(path, "".join(kept))
+
+
+def run(cfg: PretrainConfig) -> Path:
+    """Train one run; returns the checkpoint path."""
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    out = prepare_out(cfg) if is_main() else Path(cfg.out)
+    data = build_train_data(cfg, pin_memory=device.type == "cuda")
+    model = LoDiscModel(cfg.encoder, cfg.lodisc)
+    if not cfg.resume:
+        initialise(model, cfg.init, cfg.encoder)
+    trainer = Trainer(cfg, model, data, device)
+    if cfg.resume:
+        trainer.resume(out / CHECKPOINT_NAME)
+        if is_main():
+            truncate_metrics(out, trainer.progress.step)
+    if is_main():
+        atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        logger.info("device %s, %d steps/epoch, writing to %s", device, data.steps_per_epoch, out)
+    trainer.fit()
+    return out / CHECKPOINT_NAME
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args = parse_args(argv)
+        cfg = resolve_config(args)
+        init_distributed(cfg.device)
+        checkpoint = run(cfg)
+    except (DataError, CheckpointError, NonFiniteLossError, TypeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        shutdown_distributed()
+    if is_main():
+        print(f"checkpoint: {checkpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
