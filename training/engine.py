@@ -20,6 +20,7 @@ from lodisc.config import PretrainConfig
 from lodisc.diagnostics import mask_diagnostics
 from lodisc.masking import fuse_attention, keep_mask
 from lodisc.models.lodisc import LoDiscModel
+from lodisc.models.sync_norm import convert_sync_batchnorm
 from lodisc.runtime import all_reduce_mean, is_main, world_size
 from lodisc.schedules import cosine_lr, cosine_momentum, local_weight_at
 from training.data import TrainData, load_probe
@@ -57,7 +58,7 @@ class Trainer:
         )
         if world_size() > 1:
             self.model = DistributedDataParallel(
-                nn.SyncBatchNorm.convert_sync_batchnorm(model),
+                convert_sync_batchnorm(model, device),
                 device_ids=[device.index] if device.type == "cuda" else None,
             )
         self.progress = Progress()

@@ -141,13 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         cfg = resolve_config(args)
         init_distributed(cfg.device)
+        main_rank = is_main()
         checkpoint = run(cfg)
     except (DataError, CheckpointError, NonFiniteLossError, TypeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         shutdown_distributed()
-    if is_main():
+    if main_rank:
         print(f"checkpoint: {checkpoint}")
     return 0
 
