@@ -27,7 +27,9 @@ import shutil
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +117,10 @@ class DatasetExistsError(FileExistsError):
 def choose_combinations(count: int, seed: int) -> list[tuple[int, ...]]:
     """Distinct part combinations (shape index per slot), clustered so many differ in 1-2 slots.
 
-    Combinations that differ only by swapping top and bottom are mirror images of each other (a
-    horizontal flip plus a rotation), so only one of each such pair is eligible.
+    Greedy: each pick varies a slot that is still constant if it can (so every slot matters once
+    there are 5 classes), then has the most chosen classes at distance 1 (twice weighted) or 2.
+    Combinations that differ only by swapping top and bottom are mirror images (a horizontal flip
+    plus a rotation), so at most one of each such pair is eligible: flips preserve the class.
     """
     pool = np.array([c for c in itertools.product(range(len(SHAPES)), repeat=4) if c[2] <= c[3]])
     if not 1 <= count <= len(pool):
@@ -129,7 +133,9 @@ def choose_combinations(count: int, seed: int) -> list[tuple[int, ...]]:
         dist = np.minimum(
             (pool[:, None] != picked[None]).sum(-1), (mirrored[:, None] != picked[None]).sum(-1)
         )
-        score = 2 * (dist == 1).sum(1) + (dist == 2).sum(1)
+        constant = (picked == picked[:1]).all(0)  # (4,) slots with one shape so far
+        varies = ((pool != picked[0]) & constant).any(1)
+        score = 10 * varies + 2 * (dist == 1).sum(1) + (dist == 2).sum(1)
         score[chosen] = -1
         chosen.append(int(np.argmax(score)))  # ties: the first in the seeded permutation
     return sorted(tuple(int(v) for v in pool[i]) for i in chosen)
@@ -351,7 +357,7 @@ def _meta(
             "index": i,
             "name": class_name(i, c),
             "combination": list(c),
-            "parts": {slot: SHAPES[s] for slot, s in zip(SLOTS, c)},
+            "parts": {slot: SHAPES[s] for slot, s in zip(SLOTS, c, strict=True)},
         }
         for i, c in enumerate(combos)
     ]
@@ -389,6 +395,24 @@ def _validate(
     choose_combinations(classes, seed)  # raises on an impossible class count
 
 
+def _write_sample(
+    tmp: Path,
+    job: tuple[int, int, int],
+    combos: list[tuple[int, ...]],
+    difficulty: str,
+    size: int,
+    seed: int,
+) -> None:
+    """Render image ``job = (split, class, index)`` with its own seeded generator; write both PNGs."""
+    split, ci, ii = job
+    name = class_name(ci, combos[ci])
+    rng = np.random.default_rng([seed, split, ci, ii])
+    rgb, mask = render_sample(combos[ci], PARAMS[difficulty], size, rng)
+    for root, array in ((tmp, rgb), (tmp / "masks", mask)):
+        path = root / SPLITS[split] / name / f"{name}_{ii:04d}.png"
+        Image.fromarray(array).save(path, format="PNG", compress_level=1)
+
+
 def generate_dataset(
     out: Path,
     classes: int,
@@ -405,7 +429,7 @@ def generate_dataset(
 
     Everything is written to a temporary sibling folder that is renamed to ``out`` at the end.
     Each image uses its own generator seeded from (seed, split, class, image), so an image does
-    not depend on the others or on the counts.
+    not depend on the others, on the counts or on the thread that renders it.
 
     Raises:
         DatasetExistsError: ``out`` exists and is not empty, and ``overwrite`` is false.
@@ -415,25 +439,22 @@ def generate_dataset(
     test = max(2, per_class // 2) if test_per_class is None else test_per_class
     _validate(classes, per_class, size, seed, difficulty, test)
     _check_target(out, overwrite)
-    params, combos = PARAMS[difficulty], choose_combinations(classes, seed)
-    counts = {"train": per_class, "test": test}
-    jobs = [
-        (sp, ci, ii) for sp in range(2) for ci in range(classes) for ii in range(counts[SPLITS[sp]])
-    ]
+    combos, counts = choose_combinations(classes, seed), {"train": per_class, "test": test}
+    jobs = [(s, c, i) for s in range(2) for c in range(classes) for i in range(counts[SPLITS[s]])]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
     try:
-        for split, ci, ii in tqdm(
-            jobs, desc="synthetic", unit="img", disable=None if progress else True
-        ):
-            name = class_name(ci, combos[ci])
-            rgb, mask = render_sample(
-                combos[ci], params, size, np.random.default_rng([seed, split, ci, ii])
-            )
-            for root, array in ((tmp, rgb), (tmp / "masks", mask)):
-                folder = root / SPLITS[split] / name
-                folder.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(array).save(folder / f"{name}_{ii:04d}.png", format="PNG")
+        for root, split, ci in itertools.product((tmp, tmp / "masks"), SPLITS, range(classes)):
+            (root / split / class_name(ci, combos[ci])).mkdir(parents=True)
+        work = partial(
+            _write_sample, tmp, combos=combos, difficulty=difficulty, size=size, seed=seed
+        )
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            done = pool.map(work, jobs)
+            for _ in tqdm(
+                done, total=len(jobs), desc="synthetic", unit="img", disable=not progress
+            ):
+                pass
         meta = _meta(difficulty, size, seed, counts, combos)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         _commit(tmp, out, overwrite)

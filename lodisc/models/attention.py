@@ -57,6 +57,7 @@ class CLSAttentionRecorder:
             yield self.rows
         finally:
             self.enabled = False
+            self.rows = []  # the caller keeps its list; the recorder holds no tensors after use
 
     @staticmethod
     def stack(rows: list[torch.Tensor]) -> torch.Tensor:

@@ -1,0 +1,45 @@
+"""Record a benchmark's figures in bench/RESULTS.md: one section per script, replaced on rerun."""
+
+from __future__ import annotations
+
+import fcntl
+import platform
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; figures come from one run.\n"
+
+
+def machine() -> str:
+    """A one-line description of where the figures were measured."""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {torch.get_num_threads()} torch threads, {device}, torch {torch.__version__}"
+
+
+def record(name: str, body: str, command: list[str] | None = None) -> None:
+    """Replace (or add) the section ``name`` with ``body`` plus the command and machine."""
+    argv = command if command is not None else sys.argv
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = (
+        f"<!-- begin {name} -->\n## {name}\n\n"
+        f"Command: `{shlex.join(['python', *argv])}`  \nMeasured {stamp} on {machine()}.\n\n"
+        f"{body.strip()}\n<!-- end {name} -->\n"
+    )
+    RESULTS.touch(exist_ok=True)
+    with open(RESULTS, "r+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        text = handle.read() or HEADER
+        begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->\n"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            text = head + section + rest.split(end, 1)[1]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        handle.seek(0)
+        handle.truncate()
+        handle.write(text)

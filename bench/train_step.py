@@ -1,0 +1,249 @@
+"""Wall time of one LoDisc training step against one MoCo v3 step (same model, same batch).
+
+Both variants run on the same ``LoDiscModel``: ``local_weight=1.0`` is LoDisc (teacher attention
+rows, mask, masked teacher pass), ``local_weight=0.0`` is exactly MoCo v3. Steps are interleaved
+(LoDisc, MoCo, LoDisc, ...) after warm-up and the medians are compared, so machine noise hits both.
+
+Arithmetic (forward = 1 unit, backward = 2): MoCo = student 3 + teacher 1 = 4 units per view pair;
+LoDisc adds one masked teacher pass: 1 unit with pixel masking (5 / 4 = 1.25), about 0.3 with token
+dropping at keep ratio 0.3 (4.3 / 4 = 1.075).
+
+``--breakdown`` also times the parts of the LoDisc step separately (teacher pass with and without
+the attention hooks, mask building, the masked teacher pass) to explain a missed goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from lodisc.config import EncoderConfig, LoDiscConfig
+from lodisc.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
+from lodisc.models.encoder import forward_kept_tokens
+from lodisc.models.lodisc import LoDiscModel
+from lodisc.runtime import pick_device
+
+try:  # run as `python -m bench.train_step` or `python bench/train_step.py`
+    from bench.results import record
+except ImportError:  # pragma: no cover
+    from results import record  # type: ignore[no-redef]
+
+GOALS = {"pixel": 1.3, "drop": 1.1}
+TINY_KWARGS = {"embed_dim": 64, "depth": 4, "num_heads": 2}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options; ``--tiny`` shrinks everything for a smoke run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="vit_tiny_patch16_224")
+    parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--patch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=20, help="measured steps per variant")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps per variant")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--local-mode", choices=("pixel", "drop"), default="pixel")
+    parser.add_argument("--predictor-hidden-dim", type=int, default=4096)
+    parser.add_argument("--tiny", action="store_true", help="tiny ViT, 32 px, batch 8, 4 steps")
+    parser.add_argument("--breakdown", action="store_true", help="also time the step's parts")
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not write RESULTS.md (implied by --tiny)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.img_size, args.patch_size, args.batch_size = 32, 8, 8
+        args.steps, args.warmup, args.predictor_hidden_dim = 4, 1, 256
+    return args
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued kernels so the host clock measures the work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Milliseconds one call of ``fn`` takes (synchronised on CUDA)."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return (time.perf_counter() - start) * 1e3
+
+
+def build(args: argparse.Namespace, device: torch.device) -> LoDiscModel:
+    """The model under test, in training mode on ``device``."""
+    encoder = EncoderConfig(
+        arch=args.arch,
+        img_size=args.img_size,
+        patch_size=args.patch_size,
+        timm_kwargs=dict(TINY_KWARGS) if args.tiny else {},
+        predictor_hidden_dim=args.predictor_hidden_dim,
+    )
+    return LoDiscModel(encoder, LoDiscConfig(local_mode=args.local_mode)).to(device).train()
+
+
+def make_step(
+    model: LoDiscModel,
+    optimizer: torch.optim.Optimizer,
+    views: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device,
+) -> Callable[[float], None]:
+    """A full training step at a given local weight, as ``training/engine.py`` runs it."""
+    use_amp = device.type == "cuda"
+
+    def step(local_weight: float) -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = model(views[0], views[1], local_weight)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        model.update_teacher(0.99)
+
+    return step
+
+
+def median_ms(times: list[float]) -> float:
+    """Median, rounded for the table and JSON."""
+    return round(statistics.median(times), 3)
+
+
+def breakdown(
+    model: LoDiscModel, views: tuple[torch.Tensor, torch.Tensor], device: torch.device, reps: int
+) -> dict[str, float]:
+    """Median ms of each part of a LoDisc step, each part interleaved with the others."""
+    use_amp = device.type == "cuda"
+    both = torch.cat(views)
+    cfg = model.cfg
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with model.attention.record() as rows:
+            model.teacher_backbone(both)
+        scores = fuse_attention(torch.stack(rows, dim=1))
+    keep = keep_mask(scores, cfg.keep_ratio)
+    grid = model.student.grid_size
+
+    def student_fwd_bwd() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            cls = model.student.forward_cls(both)
+            half = both.shape[0] // 2
+            q = torch.cat([model.student.forward_head(cls[:half]), model.student.forward_head(cls[half:])])
+        q.float().square().mean().backward()
+        model.student.zero_grad(set_to_none=True)
+
+    def teacher(hooks: bool) -> Callable[[], None]:
+        def run() -> None:
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                with model.attention.record(enabled=hooks):
+                    model.teacher_projector(model.teacher_backbone(both))
+
+        return run
+
+    def mask_build() -> None:
+        with torch.no_grad():
+            s = fuse_attention(torch.stack(rows, dim=1))
+            if cfg.local_mode == "pixel":
+                apply_pixel_mask(both, keep_mask(s, cfg.keep_ratio), grid)
+            else:
+                keep_indices(s, cfg.keep_ratio)
+
+    kept = keep_indices(scores, cfg.keep_ratio)
+    masked_views = apply_pixel_mask(both, keep, grid)
+
+    def masked_teacher() -> None:
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            if cfg.local_mode == "pixel":
+                model.teacher_projector(model.teacher_backbone(masked_views))
+            else:
+                model.teacher_projector(forward_kept_tokens(model.teacher_backbone, both, kept))
+
+    def ema() -> None:
+        model.update_teacher(0.99)
+
+    parts: dict[str, Callable[[], None]] = {
+        "student fwd+bwd (2B)": student_fwd_bwd,
+        "teacher fwd, no hooks (2B)": teacher(False),
+        "teacher fwd, with CLS hooks (2B)": teacher(True),
+        "fuse + mask build": mask_build,
+        f"masked teacher fwd ({cfg.local_mode})": masked_teacher,
+        "EMA update": ema,
+    }
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for fn in parts.values():  # warm-up
+        fn()
+    for _ in range(reps):
+        for name, fn in parts.items():
+            times[name].append(timed(fn, device))
+    return {name: median_ms(t) for name, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print a table, and print the JSON summary as the last line."""
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    device = pick_device(args.device)
+    model = build(args, device)
+    optimizer = torch.optim.AdamW(model.student.parameters(), lr=1e-4, weight_decay=0.05)
+    shape = (args.batch_size, 3, args.img_size, args.img_size)
+    views = (torch.randn(shape, device=device), torch.randn(shape, device=device))
+    step = make_step(model, optimizer, views, device)
+    variants = {"lodisc": 1.0, "moco": 0.0}
+    for _ in range(args.warmup):
+        for weight in variants.values():
+            timed(lambda w=weight: step(w), device)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(args.steps):
+        # Alternate which variant goes first (ABBA...), so neither always follows the other.
+        order = list(variants.items()) if i % 2 == 0 else list(reversed(variants.items()))
+        for name, weight in order:
+            times[name].append(timed(lambda w=weight: step(w), device))
+
+    lodisc_ms, moco_ms = median_ms(times["lodisc"]), median_ms(times["moco"])
+    ratio = round(lodisc_ms / moco_ms, 4)
+    goal = GOALS[args.local_mode]
+    lines = [
+        "| variant | median ms | min ms | max ms | images/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in variants:
+        med = statistics.median(times[name])
+        lines.append(
+            f"| {name} | {med:.1f} | {min(times[name]):.1f} | {max(times[name]):.1f} | "
+            f"{2 * args.batch_size / med * 1e3:.1f} |"
+        )
+    lines.append("")
+    verdict = "met" if ratio <= goal else "MISSED"
+    lines.append(
+        f"LoDisc / MoCo v3 = **{ratio:.3f}** ({args.local_mode}; goal <= {goal}: {verdict}); "
+        f"{args.arch} at {args.img_size} px, patch {args.patch_size}, batch {args.batch_size}, "
+        f"{args.steps} interleaved steps each after {args.warmup} warm-up, device {device}."
+    )
+    if args.breakdown:
+        parts = breakdown(model, views, device, max(3, args.steps // 2))
+        lines += ["", "| part of the LoDisc step | median ms |", "|---|---:|"]
+        lines += [f"| {name} | {ms:.1f} |" for name, ms in parts.items()]
+    table = "\n".join(lines)
+    print(table)
+    if not (args.no_record or args.tiny):
+        record(f"train_step ({args.local_mode})", table)
+    summary = {
+        "lodisc_ms": lodisc_ms,
+        "moco_ms": moco_ms,
+        "ratio": ratio,
+        "local_mode": args.local_mode,
+        "arch": args.arch,
+        "img_size": args.img_size,
+        "batch_size": args.batch_size,
+        "device": str(device),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
