@@ -6,7 +6,7 @@ import fcntl
 import platform
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ def machine() -> str:
 def record(name: str, body: str, command: list[str] | None = None) -> None:
     """Replace (or add) the section ``name`` with ``body`` plus the command and machine."""
     argv = command if command is not None else sys.argv
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- begin {name} -->\n## {name}\n\n"
         f"Command: `{shlex.join(['python', *argv])}`  \nMeasured {stamp} on {machine()}.\n\n"

@@ -54,6 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-record", action="store_true", help="do not write RESULTS.md (implied by --tiny)"
     )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.tiny:
@@ -132,15 +133,18 @@ def breakdown(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             cls = model.student.forward_cls(both)
             half = both.shape[0] // 2
-            q = torch.cat([model.student.forward_head(cls[:half]), model.student.forward_head(cls[half:])])
-        q.float().square().mean().backward()
+            heads = [model.student.forward_head(c) for c in (cls[:half], cls[half:])]
+        torch.cat(heads).float().square().mean().backward()
         model.student.zero_grad(set_to_none=True)
 
     def teacher(hooks: bool) -> Callable[[], None]:
         def run() -> None:
-            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                with model.attention.record(enabled=hooks):
-                    model.teacher_projector(model.teacher_backbone(both))
+            with (
+                torch.no_grad(),
+                torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp),
+                model.attention.record(enabled=hooks),
+            ):
+                model.teacher_projector(model.teacher_backbone(both))
 
         return run
 
@@ -186,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     """Measure, print a table, and print the JSON summary as the last line."""
     args = parse_args(argv)
     torch.manual_seed(args.seed)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model = build(args, device)
     optimizer = torch.optim.AdamW(model.student.parameters(), lr=1e-4, weight_decay=0.05)
@@ -216,7 +222,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {med:.1f} | {min(times[name]):.1f} | {max(times[name]):.1f} | "
             f"{2 * args.batch_size / med * 1e3:.1f} |"
         )
+    paired = statistics.median(a / b for a, b in zip(times["lodisc"], times["moco"], strict=True))
+    best = min(times["lodisc"]) / min(times["moco"])
     lines.append("")
+    lines.append(
+        f"Noise checks: median of per-pair ratios {paired:.3f}, ratio of minima {best:.3f}."
+    )
     verdict = "met" if ratio <= goal else "MISSED"
     lines.append(
         f"LoDisc / MoCo v3 = **{ratio:.3f}** ({args.local_mode}; goal <= {goal}: {verdict}); "

@@ -44,7 +44,8 @@ def atomic_write(target: str | Path, writer: Callable[[IO[Any]], None], mode: st
 
 def atomic_write_text(target: str | Path, text: str) -> None:
     """Write text atomically (UTF-8)."""
-    atomic_write(target, lambda handle: handle.write(text), mode="w")
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def atomic_torch_save(obj: Any, target: str | Path) -> None:

@@ -46,7 +46,6 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], encoder_cfg: Encode
     atomic_torch_save(payload, path)
 
 
-
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint dict.
 
@@ -65,7 +64,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
-def load_encoder(path: str | Path, device: torch.device | str = "cpu") -> tuple[Encoder, EncoderConfig]:
+def load_encoder(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[Encoder, EncoderConfig]:
     """Rebuild the encoder of a checkpoint in eval mode on ``device``."""
     payload = read_checkpoint(path)
     cfg = encoder_config_from_dict(payload["encoder_config"])

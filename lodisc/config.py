@@ -32,7 +32,9 @@ class EncoderConfig:
     retrieval_feature: str = "predictor"  # "predictor" (reference) or "cls"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    resize_crop_pct: float = 1.0  # eval: resize shorter side to img_size / pct, centre crop img_size
+    resize_crop_pct: float = (
+        1.0  # eval: resize shorter side to img_size / pct, centre crop img_size
+    )
 
 
 @dataclass
@@ -42,7 +44,9 @@ class LoDiscConfig:
     temperature: float = 0.2
     keep_ratio: float = 0.30
     fuse_layers: list[int] | None = None  # None: all layers (reference); else layer indices
-    local_mode: str = "pixel"  # "pixel" (reference: zero dropped patches) or "drop" (token dropping)
+    local_mode: str = (
+        "pixel"  # "pixel" (reference: zero dropped patches) or "drop" (token dropping)
+    )
     local_weight: float = 1.0  # 0 is exactly MoCo v3 (no local branch is computed)
     local_warmup_epochs: float = 0.0  # local loss off before this epoch (reference: 0)
     local_ramp_epochs: float = 0.0  # then ramps linearly to local_weight over this many epochs

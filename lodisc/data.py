@@ -48,9 +48,9 @@ def resolve_split(root: str | Path, split: str) -> Path:
 
 def load_rgb(path: str | Path) -> Image.Image:
     """Decode any PIL-readable image as RGB, honouring EXIF orientation (first frame of animations)."""
-    with Image.open(path) as image:
-        image.seek(0)
-        image = ImageOps.exif_transpose(image)
+    with Image.open(path) as source:
+        source.seek(0)
+        image: Image.Image = ImageOps.exif_transpose(source)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             array = np.asarray(image, dtype=np.float32)
             scale = 255.0 / max(1.0, float(array.max()))
@@ -89,11 +89,13 @@ def list_images(folder: str | Path, workers: int = 8) -> ImageList:
         candidates += [(p, index) for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         readable = list(pool.map(_is_readable, (p for p, _ in candidates)))
-    paths = [p for (p, _), ok in zip(candidates, readable) if ok]
-    labels = [c for (_, c), ok in zip(candidates, readable) if ok]
-    skipped = [p for (p, _), ok in zip(candidates, readable) if not ok]
+    paths = [p for (p, _), ok in zip(candidates, readable, strict=True) if ok]
+    labels = [c for (_, c), ok in zip(candidates, readable, strict=True) if ok]
+    skipped = [p for (p, _), ok in zip(candidates, readable, strict=True) if not ok]
     if skipped:
-        logger.warning("skipped %d unreadable image(s) in %s, e.g. %s", len(skipped), folder, skipped[0])
+        logger.warning(
+            "skipped %d unreadable image(s) in %s, e.g. %s", len(skipped), folder, skipped[0]
+        )
     if not paths:
         raise DataError(f"no readable images in {folder}")
     return ImageList(paths, labels, classes, skipped)
@@ -106,7 +108,9 @@ class ImageFolderDataset(Dataset):
     depend on the worker, the rank or the position in the run: resume and DDP reproduce them exactly.
     """
 
-    def __init__(self, images: ImageList, transform: Callable[[Image.Image], Any], seed: int = 0) -> None:
+    def __init__(
+        self, images: ImageList, transform: Callable[[Image.Image], Any], seed: int = 0
+    ) -> None:
         self.images = images
         self.transform = transform
         self.seed = seed
@@ -125,7 +129,9 @@ class ImageFolderDataset(Dataset):
             try:
                 image = load_rgb(self.images.paths[current])
             except Exception as err:  # noqa: BLE001 - a file that passed verify() but fails to decode
-                logger.warning("cannot decode %s (%s); using the next image", self.images.paths[current], err)
+                logger.warning(
+                    "cannot decode %s (%s); using the next image", self.images.paths[current], err
+                )
                 continue
             sample_seed = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + current
             with torch.random.fork_rng(devices=[]):

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def patch_fractions(part_masks: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def patch_fractions(
+    part_masks: torch.Tensor, grid: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-patch object coverage and part-pixel counts.
 
     Args:
@@ -23,7 +25,9 @@ def patch_fractions(part_masks: torch.Tensor, grid: tuple[int, int]) -> tuple[to
     return obj, parts
 
 
-def mask_diagnostics(keep: torch.Tensor, part_masks: torch.Tensor, grid: tuple[int, int]) -> dict[str, float]:
+def mask_diagnostics(
+    keep: torch.Tensor, part_masks: torch.Tensor, grid: tuple[int, int]
+) -> dict[str, float]:
     """Precision of kept patches on the object and recall of part pixels, with random baselines.
 
     Args:

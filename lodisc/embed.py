@@ -13,7 +13,9 @@ from tqdm import tqdm
 from lodisc.data import ImageFolderDataset, ImageList
 
 
-def make_eval_loader(images: ImageList, transform: Callable, batch_size: int, workers: int) -> DataLoader:
+def make_eval_loader(
+    images: ImageList, transform: Callable, batch_size: int, workers: int
+) -> DataLoader:
     """Ordered loader of (tensor, label) pairs with parallel decode workers."""
     dataset = ImageFolderDataset(images, transform)
     return DataLoader(

@@ -51,7 +51,9 @@ def train_linear_probe(
     head = nn.Linear(xs.shape[1], classes).to(device)
     nn.init.normal_(head.weight, std=0.01)
     nn.init.zeros_(head.bias)
-    optimizer = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.SGD(
+        head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
     for epoch in range(cfg.epochs):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(epoch, cfg.epochs, cfg.lr)

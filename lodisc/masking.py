@@ -55,7 +55,9 @@ def pixel_mask(keep: torch.Tensor, grid: tuple[int, int], patch: tuple[int, int]
     return mask.repeat_interleave(patch[0], dim=2).repeat_interleave(patch[1], dim=3)
 
 
-def apply_pixel_mask(images: torch.Tensor, keep: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+def apply_pixel_mask(
+    images: torch.Tensor, keep: torch.Tensor, grid: tuple[int, int]
+) -> torch.Tensor:
     """Zero dropped patches in normalised space (the ImageNet mean colour), as the reference does."""
     patch = (images.shape[2] // grid[0], images.shape[3] // grid[1])
     return images * pixel_mask(keep, grid, patch).to(images.dtype)

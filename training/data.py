@@ -14,7 +14,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from torchvision import transforms as T
 
 from lodisc.config import PretrainConfig
-from lodisc.data import DataError, ImageFolderDataset, ImageList, list_images, load_rgb, resolve_split
+from lodisc.data import (
+    DataError,
+    ImageFolderDataset,
+    ImageList,
+    list_images,
+    load_rgb,
+    resolve_split,
+)
 from lodisc.runtime import rank, world_size
 from lodisc.synthetic import mask_path_for
 from lodisc.transforms import TwoViewTransform, eval_resize, eval_transform
@@ -29,7 +36,12 @@ class ResumableSampler(DistributedSampler):
 
     def __init__(self, size: int, seed: int) -> None:
         super().__init__(
-            range(size), num_replicas=world_size(), rank=rank(), shuffle=True, seed=seed, drop_last=True
+            range(size),
+            num_replicas=world_size(),
+            rank=rank(),
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
         )
         self.start = 0
 
@@ -76,7 +88,9 @@ def build_train_data(cfg: PretrainConfig, pin_memory: bool) -> TrainData:
         persistent_workers=False,
         generator=torch.Generator(),  # keeps the global RNG (dropout) independent of the loader
     )
-    logger.info("%d training images, %d classes, %d steps/epoch", len(dataset), len(images.classes), steps)
+    logger.info(
+        "%d training images, %d classes, %d steps/epoch", len(dataset), len(images.classes), steps
+    )
     return TrainData(dataset, sampler, loader, steps, per_rank)
 
 

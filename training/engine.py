@@ -47,7 +47,9 @@ class Progress:
 class Trainer:
     """Owns the model, optimiser and loader of one run (single process or one DDP rank)."""
 
-    def __init__(self, cfg: PretrainConfig, model: LoDiscModel, data: TrainData, device: torch.device) -> None:
+    def __init__(
+        self, cfg: PretrainConfig, model: LoDiscModel, data: TrainData, device: torch.device
+    ) -> None:
         self.cfg, self.data, self.device = cfg, data, device
         self.out = Path(cfg.out)
         self.model: nn.Module = model.to(device)
@@ -79,7 +81,9 @@ class Trainer:
         torch.set_rng_state(payload["rng"]["cpu"])
         if self.device.type == "cuda" and payload["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(payload["rng"]["cuda"], self.device)
-        logger.info("resumed from %s at epoch %d, step %d", path, self.progress.epoch, self.progress.step)
+        logger.info(
+            "resumed from %s at epoch %d, step %d", path, self.progress.epoch, self.progress.step
+        )
 
     def save(self) -> None:
         """Atomically write ``out/checkpoint.pt`` (rank 0 only)."""
@@ -128,7 +132,8 @@ class Trainer:
             elapsed, tick = time.perf_counter() - tick, time.perf_counter()
             record["images_per_s"] = self.cfg.batch_size / max(elapsed, 1e-9)
             bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
-            if self.progress.step % self.cfg.log_every == 0 or self.progress.step == 1:
+            at_end = self.progress.batch_in_epoch == steps
+            if self.progress.step % self.cfg.log_every == 0 or self.progress.step == 1 or at_end:
                 self._log(record)
             if self.probe is not None and self.progress.step % self.cfg.diagnostic_every == 0:
                 self._log({"step": self.progress.step, "diagnostic": self.diagnose()})
@@ -143,9 +148,13 @@ class Trainer:
         base_lr = cfg.lr * cfg.batch_size / 256
         warmup = int(cfg.warmup_epochs * self.data.steps_per_epoch)
         lr = cosine_lr(step, self.total_steps, base_lr, warmup, cfg.min_lr)
-        momentum = cosine_momentum(step, self.total_steps, cfg.lodisc.momentum, cfg.lodisc.momentum_final)
+        momentum = cosine_momentum(
+            step, self.total_steps, cfg.lodisc.momentum, cfg.lodisc.momentum_final
+        )
         m = cfg.lodisc
-        local_weight = local_weight_at(epoch_float, m.local_weight, m.local_warmup_epochs, m.local_ramp_epochs)
+        local_weight = local_weight_at(
+            epoch_float, m.local_weight, m.local_warmup_epochs, m.local_ramp_epochs
+        )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         view1 = view1.to(self.device, non_blocking=True)

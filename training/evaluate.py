@@ -30,7 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="folder with test/<class>/* (and train/)")
     parser.add_argument("--linear-probe", action="store_true")
     parser.add_argument("--probe-epochs", type=int, default=ProbeConfig.epochs)
-    parser.add_argument("--feature", choices=["predictor", "cls"], help="override the retrieval feature")
+    parser.add_argument(
+        "--feature", choices=["predictor", "cls"], help="override the retrieval feature"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--num-workers", type=int, default=2)
@@ -60,7 +62,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     if args.linear_probe:
         train = list_images(resolve_split(args.data, "train"))
         if train.classes != test.classes:
-            raise DataError("train/ and test/ must have the same class folders for the linear probe")
+            raise DataError(
+                "train/ and test/ must have the same class folders for the linear probe"
+            )
         train_loader = make_eval_loader(train, transform, args.batch_size, args.num_workers)
         train_x, train_y = embed_images(encoder.forward_cls, train_loader, device, progress=True)
         test_x, test_y = embed_images(encoder.forward_cls, loader, device)
@@ -71,7 +75,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; prints the metrics as the last stdout line."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = parse_args(argv)
     try:
         result = evaluate(args)

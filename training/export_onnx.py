@@ -57,12 +57,19 @@ def export(checkpoint: Path, out: Path, opset: int) -> dict[str, float]:
     """Export, embed metadata, verify with ONNX Runtime; returns the check figures."""
     encoder, cfg = load_encoder(checkpoint, "cpu")
     wrapper = ExplainingEncoder(encoder).eval()
-    probe = torch.randn(4, 3, cfg.img_size, cfg.img_size, generator=torch.Generator().manual_seed(0))
+    probe = torch.randn(
+        4, 3, cfg.img_size, cfg.img_size, generator=torch.Generator().manual_seed(0)
+    )
     with atomic_path(out) as tmp:
         torch.onnx.export(
-            wrapper, (probe,), str(tmp), input_names=["images"], output_names=OUTPUT_NAMES,
+            wrapper,
+            (probe,),
+            str(tmp),
+            input_names=["images"],
+            output_names=OUTPUT_NAMES,
             dynamic_axes={name: {0: "batch"} for name in ["images", *OUTPUT_NAMES]},
-            opset_version=opset, dynamo=False,
+            opset_version=opset,
+            dynamo=False,
         )
         model = onnx.load(str(tmp))
         metadata = {
@@ -78,7 +85,9 @@ def export(checkpoint: Path, out: Path, opset: int) -> dict[str, float]:
         onnx.save(model, str(tmp))
         report = compare(wrapper, tmp, cfg.img_size)
         if report["cosine_min"] < MIN_COSINE:
-            raise CheckpointError(f"ONNX output differs from PyTorch: cosine_min {report['cosine_min']:.6f}")
+            raise CheckpointError(
+                f"ONNX output differs from PyTorch: cosine_min {report['cosine_min']:.6f}"
+            )
     return report
 
 
@@ -93,13 +102,17 @@ def compare(wrapper: ExplainingEncoder, path: Path, img_size: int) -> dict[str, 
     return {
         "cosine_min": float(cosine.min()),
         "attention_max_abs_diff": float(np.abs(got[1] - want[1].numpy()).max()),
-        "patch_cosine_min": float(F.cosine_similarity(torch.from_numpy(got[2]), want[2], dim=-1).min()),
+        "patch_cosine_min": float(
+            F.cosine_similarity(torch.from_numpy(got[2]), want[2], dim=-1).min()
+        ),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--out", required=True)

@@ -42,7 +42,9 @@ def initialise(model: LoDiscModel, init: str, encoder_cfg: EncoderConfig) -> Non
     if init.startswith(TIMM_PREFIX):
         name = init[len(TIMM_PREFIX) :]
         try:
-            source = timm.create_model(name, pretrained=True, num_classes=0, img_size=encoder_cfg.img_size)
+            source = timm.create_model(
+                name, pretrained=True, num_classes=0, img_size=encoder_cfg.img_size
+            )
         except Exception as err:  # noqa: BLE001 - network, hub and name errors alike
             raise CheckpointError(f"cannot load pretrained timm weights {name!r}: {err}") from err
         _load_backbone(model, source.state_dict(), init)
@@ -90,7 +92,12 @@ def _load_backbone(model: LoDiscModel, state: dict[str, torch.Tensor], source: s
             f"tensors missing or of another shape (e.g. {missing[:3]})"
         )
     model.student.backbone.load_state_dict(usable, strict=False)
-    logger.info("initialised the backbone from %s (%d tensors, %d missing)", source, len(usable), len(missing))
+    logger.info(
+        "initialised the backbone from %s (%d tensors, %d missing)",
+        source,
+        len(usable),
+        len(missing),
+    )
 
 
 def encoder_name(model: LoDiscModel) -> str:

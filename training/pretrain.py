@@ -31,7 +31,9 @@ logger = logging.getLogger("training.pretrain")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line flags; anything not given keeps the YAML (or default) value."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", help="folder with train/<class>/* (test/ is used for diagnostics)")
+    parser.add_argument(
+        "--data", help="folder with train/<class>/* (test/ is used for diagnostics)"
+    )
     parser.add_argument("--out", help="output folder: config.yaml, metrics.jsonl, checkpoint.pt")
     parser.add_argument("--config", help="YAML config (see training/configs/)")
     parser.add_argument("--arch", help="timm ViT name, e.g. vit_small_patch16_224")
@@ -51,7 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-workers", type=int)
     parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt exactly")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override any config field, e.g. --set lodisc.temperature=0.1 (repeatable)",
     )
     return parser.parse_args(argv)
@@ -59,21 +64,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def resolve_config(args: argparse.Namespace) -> PretrainConfig:
     """YAML (or defaults), then ``--set`` overrides, then the named flags."""
-    cfg = PretrainConfig.from_yaml(args.config) if args.config else PretrainConfig()
+    if args.config:
+        cfg = PretrainConfig.from_yaml(args.config)
+    elif args.resume and args.out and (Path(args.out) / CHECKPOINT_NAME).is_file():
+        # Resuming without --config continues the stored run's configuration.
+        stored = read_checkpoint(Path(args.out) / CHECKPOINT_NAME)["pretrain_config"]
+        cfg = PretrainConfig.from_dict(stored)
+    else:
+        cfg = PretrainConfig()
     cfg = apply_overrides(cfg, args.set)
     flat = {
-        "data": args.data, "out": args.out, "epochs": args.epochs, "batch_size": args.batch_size,
-        "lr": args.lr, "device": args.device, "init": args.init, "seed": args.seed,
-        "max_steps": args.max_steps, "num_workers": args.num_workers,
+        "data": args.data,
+        "out": args.out,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "device": args.device,
+        "init": args.init,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "num_workers": args.num_workers,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flat.items() if v is not None})
     enc = {"arch": args.arch, "img_size": args.img_size, "patch_size": args.patch_size}
-    cfg.encoder = dataclasses.replace(cfg.encoder, **{k: v for k, v in enc.items() if v is not None})
+    cfg.encoder = dataclasses.replace(
+        cfg.encoder, **{k: v for k, v in enc.items() if v is not None}
+    )
     method = {
-        "local_weight": args.local_weight, "local_mode": args.local_mode,
-        "keep_ratio": args.keep_ratio, "local_warmup_epochs": args.local_warmup_epochs,
+        "local_weight": args.local_weight,
+        "local_mode": args.local_mode,
+        "keep_ratio": args.keep_ratio,
+        "local_warmup_epochs": args.local_warmup_epochs,
     }
-    cfg.lodisc = dataclasses.replace(cfg.lodisc, **{k: v for k, v in method.items() if v is not None})
+    cfg.lodisc = dataclasses.replace(
+        cfg.lodisc, **{k: v for k, v in method.items() if v is not None}
+    )
     cfg.resume = bool(args.resume)
     if not cfg.data or not cfg.out:
         raise DataError("--data and --out are required (or set data/out in the YAML)")
@@ -100,7 +125,9 @@ def prepare_out(cfg: PretrainConfig) -> Path:
     if cfg.resume and not checkpoint.is_file():
         raise CheckpointError(f"--resume: no checkpoint at {checkpoint}")
     if not cfg.resume and checkpoint.is_file():
-        raise CheckpointError(f"{checkpoint} exists: pass --resume to continue or choose another --out")
+        raise CheckpointError(
+            f"{checkpoint} exists: pass --resume to continue or choose another --out"
+        )
     return out
 
 
@@ -136,7 +163,9 @@ def run(cfg: PretrainConfig) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         args = parse_args(argv)
         cfg = resolve_config(args)

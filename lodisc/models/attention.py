@@ -25,7 +25,7 @@ class CLSAttentionRecorder:
     """
 
     def __init__(self, backbone: nn.Module, layers: Sequence[int] | None = None) -> None:
-        blocks = list(backbone.blocks)  # type: ignore[arg-type]
+        blocks: list[Any] = list(backbone.blocks)  # type: ignore[arg-type]
         indices = range(len(blocks)) if layers is None else layers
         self.num_prefix_tokens = int(getattr(backbone, "num_prefix_tokens", 1))
         self.rows: list[torch.Tensor] = []
@@ -34,7 +34,7 @@ class CLSAttentionRecorder:
             attn = blocks[index].attn
             attn.qkv.register_forward_hook(partial(self._hook, attn))
 
-    def _hook(self, attn: nn.Module, module: nn.Module, inputs: Any, qkv: torch.Tensor) -> None:
+    def _hook(self, attn: Any, module: nn.Module, inputs: Any, qkv: torch.Tensor) -> None:
         """Compute the CLS row from the qkv projection output (B, T, 3 * C)."""
         if not self.enabled:
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 import torch
 import torch.nn.functional as F
@@ -14,17 +16,20 @@ from lodisc.models.heads import build_predictor, build_projector
 RETRIEVAL_FEATURES = ("predictor", "cls")
 
 
-def build_backbone(cfg: EncoderConfig) -> nn.Module:
+def build_backbone(cfg: EncoderConfig) -> Any:
     """A randomly initialised timm ViT returning its post-LayerNorm CLS token (num_classes=0)."""
     kwargs = dict(cfg.timm_kwargs)
     if cfg.patch_size is not None:
         kwargs["patch_size"] = cfg.patch_size
     try:
-        return timm.create_model(
+        model = timm.create_model(
             cfg.arch, pretrained=False, num_classes=0, img_size=cfg.img_size, **kwargs
         )
     except (RuntimeError, TypeError, ValueError) as err:
         raise ValueError(f"cannot build backbone {cfg.arch!r}: {err}") from err
+    if not hasattr(model, "blocks") or not hasattr(model, "patch_embed"):
+        raise ValueError(f"{cfg.arch!r} is not a ViT with patch tokens and blocks")
+    return model
 
 
 class Encoder(nn.Module):
@@ -39,7 +44,7 @@ class Encoder(nn.Module):
         if cfg.retrieval_feature not in RETRIEVAL_FEATURES:
             raise ValueError(f"retrieval_feature must be one of {RETRIEVAL_FEATURES}")
         self.cfg = cfg
-        self.backbone = build_backbone(cfg)
+        self.backbone: Any = build_backbone(cfg)
         dim = int(self.backbone.num_features)
         self.projector: nn.Module = (
             build_projector(dim, cfg.projector_hidden_dim) if cfg.use_projector else nn.Identity()
@@ -92,7 +97,9 @@ class Encoder(nn.Module):
         return F.normalize(feature.float(), dim=1), torch.stack(rows, dim=1), patches
 
 
-def forward_kept_tokens(backbone: nn.Module, images: torch.Tensor, keep_idx: torch.Tensor) -> torch.Tensor:
+def forward_kept_tokens(
+    backbone: Any, images: torch.Tensor, keep_idx: torch.Tensor
+) -> torch.Tensor:
     """Token dropping: run the backbone on the prefix tokens plus the kept patch tokens only.
 
     Args:

@@ -47,11 +47,11 @@ class LoDiscModel(nn.Module):
             param.requires_grad_(False)
         self.attention = CLSAttentionRecorder(self.teacher_backbone, cfg.fuse_layers)
 
-    def teacher_parameters(self) -> list[nn.Parameter]:
+    def teacher_parameters(self) -> list[torch.Tensor]:
         """Teacher parameters, in the same order as :meth:`_student_ema_parameters`."""
         return [*self.teacher_backbone.parameters(), *self.teacher_projector.parameters()]
 
-    def _student_ema_parameters(self) -> list[nn.Parameter]:
+    def _student_ema_parameters(self) -> list[torch.Tensor]:
         return [*self.student.backbone.parameters(), *self.student.projector.parameters()]
 
     def forward(self, view1: torch.Tensor, view2: torch.Tensor, local_weight: float) -> StepOutput:
@@ -71,7 +71,9 @@ class LoDiscModel(nn.Module):
         with torch.no_grad():
             with self.attention.record(enabled=use_local) as rows:
                 k1, k2 = self._teacher(self.teacher_backbone(views)).chunk(2)
-        loss_global = info_nce(q1, k2, self.cfg.temperature) + info_nce(q2, k1, self.cfg.temperature)
+        loss_global = info_nce(q1, k2, self.cfg.temperature) + info_nce(
+            q2, k1, self.cfg.temperature
+        )
         if not use_local:
             zero = loss_global.new_zeros(())
             return StepOutput(loss_global, loss_global.detach(), zero, None)
@@ -79,14 +81,18 @@ class LoDiscModel(nn.Module):
             scores = fuse_attention(torch.stack(rows, dim=1))  # (2B, N)
             keep = keep_mask(scores, self.cfg.keep_ratio)
             km1, km2 = self._masked_keys(views, scores, keep).chunk(2)
-        loss_local = info_nce(q1, km2, self.cfg.temperature) + info_nce(q2, km1, self.cfg.temperature)
+        loss_local = info_nce(q1, km2, self.cfg.temperature) + info_nce(
+            q2, km1, self.cfg.temperature
+        )
         loss = loss_global + local_weight * loss_local
         return StepOutput(loss, loss_global.detach(), loss_local.detach(), keep)
 
     def _teacher(self, cls: torch.Tensor) -> torch.Tensor:
         return self.teacher_projector(cls)
 
-    def _masked_keys(self, views: torch.Tensor, scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def _masked_keys(
+        self, views: torch.Tensor, scores: torch.Tensor, keep: torch.Tensor
+    ) -> torch.Tensor:
         """Teacher keys of the local views: pixel masking (reference) or token dropping."""
         if self.cfg.local_mode == "pixel":
             masked = apply_pixel_mask(views, keep, self.student.grid_size)
@@ -100,7 +106,9 @@ class LoDiscModel(nn.Module):
         teacher, student = self.teacher_parameters(), self._student_ema_parameters()
         for _ in range(self.cfg.ema_updates_per_step):
             torch._foreach_lerp_(teacher, student, 1.0 - momentum)
-        for t_buf, s_buf in zip(self.teacher_projector.buffers(), self.student.projector.buffers()):
+        for t_buf, s_buf in zip(
+            self.teacher_projector.buffers(), self.student.projector.buffers(), strict=True
+        ):
             t_buf.copy_(s_buf)
 
     def load_teacher_from_student(self) -> None:

@@ -26,13 +26,18 @@ class GlooSyncBatchNorm1d(nn.BatchNorm1d):
         count = total[-1]
         mean = total[:width] / count
         var = (total[width : 2 * width] / count - mean * mean).clamp_min(0.0)
-        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+        if (
+            self.track_running_stats
+            and self.running_mean is not None
+            and self.running_var is not None
+        ):
             with torch.no_grad():
                 momentum = self.momentum if self.momentum is not None else 0.1
                 unbiased = var * count / (count - 1).clamp_min(1.0)
                 self.running_mean.lerp_(mean.detach(), momentum)
                 self.running_var.lerp_(unbiased.detach(), momentum)
-                self.num_batches_tracked += 1
+                if self.num_batches_tracked is not None:
+                    self.num_batches_tracked.add_(1)
         out = (x - mean) / torch.sqrt(var + self.eps)
         if self.affine:
             out = out * self.weight + self.bias
@@ -46,12 +51,14 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm1d):
             synced = GlooSyncBatchNorm1d(
-                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+                child.num_features,
+                child.eps,
+                child.momentum,
+                child.affine,
+                child.track_running_stats,
             )
             synced.load_state_dict(child.state_dict())
             setattr(module, name, synced)
         else:
             convert_sync_batchnorm(child, device)
     return module
-
-

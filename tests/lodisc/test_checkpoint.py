@@ -8,7 +8,9 @@ from lodisc.config import EncoderConfig
 from lodisc.models.encoder import Encoder
 
 
-def test_round_trip_gives_identical_embeddings(tmp_path: Path, tiny_encoder_cfg: EncoderConfig) -> None:
+def test_round_trip_gives_identical_embeddings(
+    tmp_path: Path, tiny_encoder_cfg: EncoderConfig
+) -> None:
     encoder = Encoder(tiny_encoder_cfg).eval()
     path = tmp_path / "ckpt.pt"
     save_checkpoint(path, {"encoder": encoder.state_dict()}, tiny_encoder_cfg)

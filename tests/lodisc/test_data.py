@@ -15,7 +15,9 @@ def _save(path: Path, image: Image.Image, **kwargs: object) -> Path:
     return path
 
 
-def test_list_images_skips_and_counts_unreadable_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_list_images_skips_and_counts_unreadable_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _save(tmp_path / "a" / "1.png", Image.new("RGB", (8, 8), "red"))
     _save(tmp_path / "b" / "2.jpg", Image.new("RGB", (8, 8), "blue"))
     (tmp_path / "b" / "3.jpg").write_bytes(b"not an image")
@@ -60,7 +62,10 @@ def test_load_rgb_handles_modes_and_exif_orientation(tmp_path: Path) -> None:
 
 def test_dataset_views_are_deterministic_per_sample_and_epoch(tmp_path: Path) -> None:
     for i in range(3):
-        _save(tmp_path / "c" / f"{i}.png", Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16, 3), dtype=np.uint8)))
+        _save(
+            tmp_path / "c" / f"{i}.png",
+            Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16, 3), dtype=np.uint8)),
+        )
     import torchvision.transforms as T
 
     transform = T.Compose([T.RandomResizedCrop(8), T.ToTensor()])

@@ -32,7 +32,9 @@ def test_metrics_equal_the_loop_including_a_single_image_class(max_elements: int
 def test_perfect_and_random_rankings() -> None:
     labels = np.repeat(np.arange(5), 6)
     perfect = np.eye(5)[labels].astype(np.float32)
-    result = retrieval_metrics(perfect + 1e-3 * np.random.default_rng(0).random(perfect.shape), labels)
+    result = retrieval_metrics(
+        perfect + 1e-3 * np.random.default_rng(0).random(perfect.shape), labels
+    )
     assert result["rank1"] == 1.0 and result["mAP"] == pytest.approx(1.0)
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 10, 2000)

@@ -9,14 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lodisc.synthetic import (
-    SLOTS,
-    DatasetExistsError,
-    generate_dataset,
-    load_part_mask,
-    main,
-    mask_path_for,
-)
+from lodisc.synthetic import SLOTS, generate_dataset, load_part_mask, main, mask_path_for
 
 NUM_SLOTS = len(SLOTS)
 
@@ -71,7 +64,8 @@ def _histogram_similarity(images: list[np.ndarray], bins: int = 8) -> np.ndarray
 def _thumbnail_similarity(images: list[np.ndarray]) -> np.ndarray:
     """Negative squared distance of 8x8 grayscale thumbnails."""
     thumbs = [
-        np.asarray(Image.fromarray(im).convert("L").resize((8, 8), Image.BOX)) for im in images
+        np.asarray(Image.fromarray(im).convert("L").resize((8, 8), Image.Resampling.BOX))
+        for im in images
     ]
     return _neg_sq_dist(np.stack(thumbs).reshape(len(images), -1).astype(np.float64))
 
@@ -121,8 +115,9 @@ def _scores(root: Path) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def hard_scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     root = tmp_path_factory.mktemp("hard") / "data"
-    generate_dataset(root, classes=10, per_class=16, size=128, seed=3, difficulty="hard",
-                     test_per_class=8)  # fmt: skip
+    # 12 classes x 30 images at 96 px: chance 0.081. Over seeds 0-29 both global descriptors
+    # averaged chance (deviation mean <= 0.002, sd 0.015, max 0.044): 0.05 is a ~3 sigma bound.
+    generate_dataset(root, 12, per_class=20, size=96, seed=0, difficulty="hard", test_per_class=10)
     return _scores(root)
 
 
@@ -132,9 +127,9 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     second = _all_files(generate_dataset(tmp_path / "b", seed=5, **args))
     other = _all_files(generate_dataset(tmp_path / "c", seed=6, **args))
     assert first == second
-    images = [k for k in first if not k.startswith("masks") and k.endswith(".png")]
-    assert images and all(first[k] != other.get(k) for k in images if k in other)
-    assert first != other
+    assert len(first) == 3 * 3 * 2 + 1  # images, masks, meta.json
+    images = {v for k, v in first.items() if not k.startswith("masks") and k.endswith(".png")}
+    assert len(images) == 9 and not images & set(other.values())
 
 
 def test_layout_masks_and_meta(tmp_path: Path) -> None:
@@ -145,7 +140,7 @@ def test_layout_masks_and_meta(tmp_path: Path) -> None:
     assert names[0].startswith("c00_") and all(
         len(c["parts"]) == NUM_SLOTS for c in meta["classes"]
     )
-    assert len({tuple(c["combination"]) for c in meta["classes"]}) == 4
+    assert len({tuple(c["parts"]) for c in meta["classes"]}) == 4
     assert (meta["difficulty"], meta["size"], meta["seed"]) == ("easy", 64, 1)
     assert meta["per_class"] == {"train": 3, "test": 2}  # default test count max(2, 3 // 2)
     assert not list(tmp_path.glob("*.tmp-*"))
@@ -187,10 +182,12 @@ def test_cli_writes_and_refuses_non_empty(tmp_path: Path) -> None:
     before = _all_files(out)
     with pytest.raises(SystemExit) as excinfo:
         main(argv)
-    assert excinfo.value.code not in (0, None) and "not empty" in str(excinfo.value.code)
+    assert excinfo.value.code not in (0, None) and "--overwrite" in str(excinfo.value.code)
     assert _all_files(out) == before
-    with pytest.raises(DatasetExistsError):
+    with pytest.raises(FileExistsError):
         generate_dataset(out, classes=2, per_class=2, size=40, seed=4)
     assert main([*argv, "--difficulty", "hard", "--overwrite"]) == 0
     assert json.loads((out / "meta.json").read_text())["difficulty"] == "hard"
     assert not list(tmp_path.glob("cli.*"))
+    (tmp_path / "empty").mkdir()  # an existing empty folder is fine without --overwrite
+    assert main(["--out", str(tmp_path / "empty"), "--classes", "1", "--per-class", "1"]) == 0

@@ -41,13 +41,17 @@ def test_local_branch_adds_a_loss_with_gradient(tiny_encoder_cfg: EncoderConfig,
     model = LoDiscModel(tiny_encoder_cfg, LoDiscConfig(local_mode=mode)).train()
     out = model(*_views(tiny_encoder_cfg), local_weight=0.5)
     assert out.keep is not None and out.keep.shape == (8, 16)
-    assert out.loss.item() == pytest.approx((out.loss_global + 0.5 * out.loss_local).item(), rel=1e-5)
+    assert out.loss.item() == pytest.approx(
+        (out.loss_global + 0.5 * out.loss_local).item(), rel=1e-5
+    )
     out.loss.backward()
     assert all(p.grad is not None for p in model.student.backbone.parameters() if p.requires_grad)
     assert all(p.grad is None for p in model.teacher_parameters())
 
 
-def test_token_dropping_with_every_token_equals_the_full_forward(tiny_encoder_cfg: EncoderConfig) -> None:
+def test_token_dropping_with_every_token_equals_the_full_forward(
+    tiny_encoder_cfg: EncoderConfig,
+) -> None:
     backbone = Encoder(tiny_encoder_cfg).backbone.eval()
     images = _views(tiny_encoder_cfg)[0]
     every = torch.arange(16).expand(4, 16)
@@ -62,7 +66,9 @@ def test_cls_attention_rows_match_timm_explicit_attention(tiny_encoder_cfg: Enco
         _, rows, patches = encoder.forward_explain(images)
     for block in reference.blocks:
         block.attn.fused_attn = False
-    extractor = timm.utils.AttentionExtract(reference, method="hook", names=["blocks.*.attn.attn_drop"])
+    extractor = timm.utils.AttentionExtract(
+        reference, method="hook", names=["blocks.*.attn.attn_drop"]
+    )
     with torch.no_grad():
         maps = extractor(images)  # name -> (B, H, T, T)
     explicit = torch.stack([m[:, :, 0, 1:].mean(dim=1) for m in maps.values()], dim=1)
@@ -80,7 +86,7 @@ def test_ema_update_follows_momentum(tiny_encoder_cfg: EncoderConfig, updates: i
     student = [s.clone() for s in model.student.backbone.parameters()]
     model.update_teacher(0.9)
     factor = 0.9**updates
-    for t_new, t_old, s in zip(model.teacher_parameters(), before, student):
+    for t_new, t_old, s in zip(model.teacher_parameters(), before, student, strict=True):
         assert torch.allclose(t_new, factor * t_old + (1 - factor) * s, atol=1e-6)
 
 

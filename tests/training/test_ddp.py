@@ -1,0 +1,56 @@
+"""torchrun with 2 gloo processes on CPU gives the losses of 1 process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "training" / "configs" / "tiny_cpu.yaml"
+
+
+def _losses(out: Path) -> list[float]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_gloo_processes_equal_one(tiny_data: Path, tmp_path: Path) -> None:
+    args = [
+        str(REPO / "training" / "pretrain.py"),
+        "--data",
+        str(tiny_data),
+        "--config",
+        str(TINY),
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "4",
+        "--device",
+        "cpu",
+        "--set",
+        "encoder.predictor_dropout=0.0",
+        "--set",
+        "log_every=1",
+        "--set",
+        "diagnostic_every=1000",
+    ]
+    single, double = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, *args, "--out", str(single)], check=True, timeout=240)
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+    ]
+    subprocess.run([*torchrun, *args, "--out", str(double)], check=True, timeout=240)
+    one, two = _losses(single), _losses(double)
+    assert len(one) == len(two) == 4
+    assert two == pytest.approx(one, rel=1e-4)
