@@ -106,6 +106,8 @@ class ImageFolderDataset(Dataset):
 
     The transform's randomness is seeded from ``(seed, epoch, index)``, so a sample's views do not
     depend on the worker, the rank or the position in the run: resume and DDP reproduce them exactly.
+    A key ``epoch * len(self) + index`` selects another epoch's views, so samplers can carry the epoch
+    to persistent workers, which never see :meth:`set_epoch` calls made in the main process.
     """
 
     def __init__(
@@ -123,7 +125,9 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images.paths)
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
+    def __getitem__(self, key: int) -> tuple[Any, int]:
+        epoch, index = divmod(key, len(self))
+        epoch = epoch or self.epoch
         for attempt in range(len(self)):
             current = (index + attempt) % len(self)
             try:
@@ -133,7 +137,7 @@ class ImageFolderDataset(Dataset):
                     "cannot decode %s (%s); using the next image", self.images.paths[current], err
                 )
                 continue
-            sample_seed = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + current
+            sample_seed = (self.seed * 1_000_003 + epoch) * 10_000_019 + current
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(sample_seed % (2**63))
                 return self.transform(image), self.images.labels[current]

@@ -32,7 +32,11 @@ PROBE_SIZE = 64
 
 
 class ResumableSampler(DistributedSampler):
-    """``DistributedSampler`` (also for one process) that can start part-way into an epoch."""
+    """``DistributedSampler`` (also for one process) that can start part-way into an epoch.
+
+    It yields ``epoch * size + index`` keys (see :class:`ImageFolderDataset`), so persistent loader
+    workers draw the right epoch's augmentations.
+    """
 
     def __init__(self, size: int, seed: int) -> None:
         super().__init__(
@@ -44,10 +48,11 @@ class ResumableSampler(DistributedSampler):
             drop_last=True,
         )
         self.start = 0
+        self.size = size
 
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
-        return iter(indices[self.start :])
+        return iter([self.epoch * self.size + i for i in indices[self.start :]])
 
     def __len__(self) -> int:
         return self.num_samples - self.start
@@ -85,7 +90,7 @@ def build_train_data(cfg: PretrainConfig, pin_memory: bool) -> TrainData:
         num_workers=cfg.num_workers,
         drop_last=True,
         pin_memory=pin_memory,
-        persistent_workers=False,
+        persistent_workers=cfg.num_workers > 0,
         generator=torch.Generator(),  # keeps the global RNG (dropout) independent of the loader
     )
     logger.info(

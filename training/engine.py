@@ -102,6 +102,9 @@ class Trainer:
 
     def fit(self) -> None:
         """Train until ``epochs`` (or ``max_steps``) are done, saving after every epoch."""
+        if self.progress.epoch >= self.cfg.epochs:
+            self.save()  # epochs 0: the initialised, untrained model (a baseline)
+            return
         while self.progress.epoch < self.cfg.epochs:
             finished = self._run_epoch()
             if not finished:
@@ -116,7 +119,6 @@ class Trainer:
     def _run_epoch(self) -> bool:
         """One (possibly partial) epoch; False when ``max_steps`` stopped it early."""
         epoch, steps = self.progress.epoch, self.data.steps_per_epoch
-        self.data.dataset.set_epoch(epoch)
         self.data.sampler.set_epoch(epoch)
         self.data.sampler.start = self.progress.batch_in_epoch * self.data.per_rank_batch
         self.model.train()
