@@ -110,9 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 "rank1": statistics.mean(rank1),
                 "mAP": statistics.mean(mean_ap),
             }
-        wins = sum(
-            l["mAP"] > m["mAP"] for l, m in zip(results["lodisc"], results["moco_v3"], strict=True)
-        )
+        pairs = zip(results["lodisc"], results["moco_v3"], strict=True)
+        wins = sum(ours["mAP"] > base["mAP"] for ours, base in pairs)
         summary[f"{name}/lodisc_mAP_wins"] = f"{wins}/{len(args.seeds)}"
     table = "\n".join(
         [
