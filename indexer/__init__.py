@@ -1,0 +1,1 @@
+"""Gallery indexer: embeds an image folder into a FAISS index with SQLite metadata."""

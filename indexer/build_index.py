@@ -1,0 +1,206 @@
+"""Gallery indexer CLI.
+
+    python indexer/build_index.py --model MODEL.onnx|CKPT.pt --gallery DIR --out INDEX_DIR
+        [--index auto|flat|hnsw|ivfpq|FACTORY] [--device auto|cpu|cuda] [--runtime auto|onnx|torch]
+
+Incremental and resumable: only new or changed files are embedded (cached by content hash), deleted
+files are dropped, and a killed run leaves the previous index usable and continues on rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer.embedder import decoded_batches, load_backend, model_sha256
+from indexer.gallery import GalleryDB
+from indexer.publish import publish
+from lodisc.catalog import MANIFEST
+from lodisc.index import FaissIndex, IndexFileError
+from lodisc.onnx_encoder import ModelError
+
+logger = logging.getLogger("indexer.build_index")
+
+DB_NAME = "gallery.sqlite"
+
+
+class GalleryError(ValueError):
+    """A gallery folder that cannot be indexed."""
+
+
+def build_index(
+    model_path: Path,
+    gallery: Path,
+    out: Path,
+    index_kind: str = "auto",
+    device: str = "auto",
+    batch_size: int = 32,
+    workers: int = 2,
+    progress: bool = False,
+    runtime: str = "auto",
+) -> dict[str, Any]:
+    """Sync, embed what is missing, and publish an index; returns a summary dict."""
+    started = time.perf_counter()
+    gallery, out = Path(gallery).resolve(), Path(out)
+    if not gallery.is_dir():
+        raise GalleryError(f"gallery folder not found: {gallery}")
+    backend = load_backend(Path(model_path), runtime, device)
+    model = model_sha256(Path(model_path))
+    out.mkdir(parents=True, exist_ok=True)
+    db = GalleryDB(out / DB_NAME)
+    try:
+        report = db.scan(gallery)
+        todo = db.missing_embeddings(model)
+        failed = _embed(db, backend, model, gallery, todo, batch_size, workers, progress)
+        ids, vectors = db.embedded_items(model, _dim(db, model, backend))
+        if len(ids) == 0:
+            raise GalleryError(f"no readable images in {gallery}")
+        manifest = {
+            "model_sha256": model,
+            "checkpoint_sha256": backend.checkpoint_sha256,
+            "dim": int(vectors.shape[1]),
+            "preprocessing": backend.preprocessing,
+            "metric": "cosine (inner product of L2-normalised vectors)",
+            "item_count": int(len(ids)),
+            "gallery_root": str(gallery),
+            "content_fingerprint": _fingerprint(ids, db, model, index_kind),
+        }
+        current = _read_current(out)
+        if current and current.get("content_fingerprint") == manifest["content_fingerprint"]:
+            published, rebuilt = current, False
+        else:
+            index = FaissIndex.build(vectors, ids, index_kind)
+            manifest["index_type"] = index.factory
+            published, rebuilt = publish(out, out / DB_NAME, index, manifest, model), True
+        db.prune_embeddings(model)
+    finally:
+        db.close()
+    return {
+        "items": published["item_count"],
+        "added": report.added,
+        "changed": report.changed,
+        "removed": report.removed,
+        "embedded": len(todo) - len(failed),
+        "unreadable": report.unreadable + len(failed),
+        "index_type": published["index_type"],
+        "republished": rebuilt,
+        "generation": published["generation"],
+        "runtime": backend.name,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _embed(
+    db: GalleryDB,
+    backend: Any,
+    model: str,
+    gallery: Path,
+    todo: list[tuple[str, str]],
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> list[str]:
+    """Embed missing contents batch by batch, committing each batch (resumable)."""
+    shas, paths = [t[0] for t in todo], [t[1] for t in todo]
+    failed: list[str] = []
+    bar = tqdm(total=len(paths), desc="embed", unit="img", disable=not progress)
+    for indices, batch, bad in decoded_batches(
+        gallery, paths, backend.preprocessing, batch_size, workers
+    ):
+        if indices:
+            db.store_embeddings(model, [shas[i] for i in indices], backend.embed(batch))
+        failed += [paths[i] for i in bad]
+        bar.update(len(indices) + len(bad))
+    bar.close()
+    if failed:
+        db.drop_items(failed)
+    return failed
+
+
+def _dim(db: GalleryDB, model: str, backend: Any) -> int:
+    row = db.db.execute(
+        "SELECT LENGTH(vector) FROM embeddings WHERE model = ? LIMIT 1", (model,)
+    ).fetchone()
+    return int(row[0]) // 4 if row else 0
+
+
+def _fingerprint(ids: np.ndarray, db: GalleryDB, model: str, kind: str) -> str:
+    """Hash of what the published index holds: items, contents, model and index kind."""
+    digest = hashlib.sha256(f"{model}|{kind}".encode())
+    for row in db.db.execute("SELECT id, path, label, sha256 FROM items ORDER BY id"):
+        digest.update("|".join(map(str, row)).encode())
+    digest.update(ids.tobytes())
+    return digest.hexdigest()
+
+
+def _read_current(out: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+        return manifest if (out / manifest["generation"]).is_dir() else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line flags."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", required=True, help="model.onnx (default runtime) or checkpoint.pt"
+    )
+    parser.add_argument(
+        "--gallery", required=True, help="image folder; labels are parent folder names"
+    )
+    parser.add_argument("--out", required=True, help="index folder")
+    parser.add_argument(
+        "--index", default="auto", help="auto | flat | hnsw | ivfpq | a FAISS factory string"
+    )
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="parallel decode processes")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: a progress bar, then a one-line summary (and a JSON line)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = parse_args(argv)
+    try:
+        summary = build_index(
+            Path(args.model),
+            Path(args.gallery),
+            Path(args.out),
+            args.index,
+            args.device,
+            args.batch_size,
+            args.workers,
+            progress=True,
+            runtime=args.runtime,
+        )
+    except (GalleryError, ModelError, IndexFileError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"indexed {summary['items']} items ({summary['added']} added, {summary['changed']} changed, "
+        f"{summary['removed']} removed, {summary['embedded']} embedded, {summary['unreadable']} "
+        f"unreadable) as {summary['index_type']} in {summary['seconds']} s -> {args.out}"
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

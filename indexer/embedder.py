@@ -1,0 +1,124 @@
+"""Embedding backends (ONNX Runtime by default, PyTorch on request) fed by parallel decode workers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lodisc.checkpoint import load_encoder, read_checkpoint
+from lodisc.data import load_rgb
+from lodisc.onnx_encoder import ModelError, OnnxEncoder
+from lodisc.preprocess import preprocess_image
+from lodisc.runtime import pick_device
+
+logger = logging.getLogger(__name__)
+
+
+def model_sha256(path: Path) -> str:
+    """Hex SHA-256 of the model file (the index's model identity)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Backend:
+    """Maps a (B, 3, S, S) float32 batch to (B, D) embeddings."""
+
+    preprocessing: dict[str, Any]
+    checkpoint_sha256: str
+    name: str
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - interface
+
+
+class OnnxBackend(Backend):
+    """ONNX Runtime (CUDA execution provider when present)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, device: str) -> None:
+        self.encoder = OnnxEncoder(path, device)
+        self.preprocessing = self.encoder.preprocessing
+        self.checkpoint_sha256 = self.encoder.checkpoint_sha256
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        return self.encoder.run(batch).embedding
+
+
+class TorchBackend(Backend):
+    """The PyTorch encoder of a checkpoint (bf16 autocast on CUDA)."""
+
+    name = "pytorch"
+
+    def __init__(self, path: Path, device: str) -> None:
+        self.device = pick_device(device)
+        self.encoder, _ = load_encoder(path, self.device)
+        self.preprocessing = read_checkpoint(path)["preprocessing"]
+        self.checkpoint_sha256 = model_sha256(path)
+
+    @torch.no_grad()
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        images = torch.from_numpy(batch).to(self.device)
+        with torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
+        ):
+            return self.encoder(images).float().cpu().numpy()
+
+
+def load_backend(path: Path, runtime: str, device: str) -> Backend:
+    """``runtime`` auto picks ONNX Runtime for ``.onnx`` files and PyTorch for checkpoints."""
+    if not path.is_file():
+        raise ModelError(f"model not found: {path}")
+    if runtime == "auto":
+        runtime = "onnx" if path.suffix == ".onnx" else "torch"
+    if runtime == "onnx":
+        return OnnxBackend(path, device)
+    return TorchBackend(path, device)
+
+
+class _DecodeDataset(Dataset):
+    """Decodes and preprocesses one file in a worker; a failure yields ``None``."""
+
+    def __init__(self, root: Path, paths: list[str], spec: dict[str, Any]) -> None:
+        self.root, self.paths, self.spec = root, paths, spec
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None]:
+        try:
+            return index, preprocess_image(load_rgb(self.root / self.paths[index]), self.spec)
+        except Exception as err:  # noqa: BLE001 - any decoder failure skips the file
+            logger.warning("cannot decode %s: %s", self.paths[index], err)
+            return index, None
+
+
+def _collate(batch: list[tuple[int, np.ndarray | None]]) -> tuple[list[int], np.ndarray, list[int]]:
+    ok = [(i, a) for i, a in batch if a is not None]
+    failed = [i for i, a in batch if a is None]
+    arrays = np.stack([a for _, a in ok]) if ok else np.zeros((0,), np.float32)
+    return [i for i, _ in ok], arrays, failed
+
+
+def decoded_batches(
+    root: Path, paths: list[str], spec: dict[str, Any], batch_size: int, workers: int
+) -> Iterator[tuple[list[int], np.ndarray, list[int]]]:
+    """(indices, (B, 3, S, S) batch, failed indices) with decoding in ``workers`` processes."""
+    loader = DataLoader(
+        _DecodeDataset(root, paths, spec),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        prefetch_factor=4 if workers else None,
+    )
+    yield from loader

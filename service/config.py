@@ -1,0 +1,44 @@
+"""Service settings from ``LODISC_*`` environment variables or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; never instantiated at import time.
+
+    List fields take JSON in the environment, e.g. ``LODISC_CORS_ORIGINS='["https://ui.example"]'``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LODISC_", env_file=".env", extra="ignore")
+
+    model_path: Path = Field(description="the ONNX file written by training/export_onnx.py")
+    index_dir: Path = Field(description="the folder written by indexer/build_index.py")
+    api_key: SecretStr | None = Field(None, description="admin key; unset disables /admin")
+    device: str = "auto"
+    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: its default)")
+    max_k: int = Field(50, ge=1)
+    max_bytes: int = Field(20 * MIB, ge=1, description="largest accepted image file")
+    max_pixels: int = Field(40_000_000, ge=1, description="largest accepted width * height")
+    max_images: int = Field(16, ge=1, description="images per /search/batch request")
+    max_batch: int = Field(8, ge=1, description="encoder micro-batch size")
+    max_wait_ms: float = Field(2.0, ge=0.0, description="longest wait for a batch to fill")
+    max_queue: int = Field(64, ge=1, description="queued images beyond which requests get 429")
+    cors_origins: list[str] = Field(default_factory=list)
+    overlay_alpha: float = Field(0.55, ge=0.0, le=1.0, description="heatmap opacity")
+    overlay_max_side: int = Field(1024, ge=16, description="overlays are scaled down to this")
+    explain_cache_items: int = Field(128, ge=0, description="gallery items' explain outputs kept")
+    correspondences: int = Field(5, ge=1, description="patch pairs returned per hit")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use."""
+    return Settings()  # type: ignore[call-arg]  # required fields come from the environment

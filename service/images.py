@@ -1,0 +1,72 @@
+"""Safe decoding of uploaded images: format allow-list, pixel limit before decoding, clear errors."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+from lodisc.data import load_rgb
+
+# MPO is how Pillow names multi-picture JPEGs (many phone cameras write them).
+FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+
+
+class ImageInputError(ValueError):
+    """An upload that is not a usable image; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def set_pixel_guard(max_pixels: int) -> None:
+    """Pillow's process-wide bomb guard: it warns above this and raises above twice this."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse images over ``max_pixels`` (HTTP 413) from their header size alone."""
+    if width * height > max_pixels:
+        raise ImageInputError(
+            f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
+            413,
+        )
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode upload bytes to RGB (EXIF orientation applied, first frame of animations).
+
+    The header is parsed first and the pixel count checked before any pixel is decoded, so a
+    decompression bomb costs a few bytes of parsing; Pillow's own guard (:func:`set_pixel_guard`)
+    stays on as a second line.
+
+    Args:
+        data: the uploaded file's bytes.
+        max_pixels: largest accepted ``width * height``.
+
+    Returns:
+        The decoded RGB image.
+
+    Raises:
+        ImageInputError: empty, not an image, an unsupported format, too large or truncated.
+    """
+    if not data:
+        raise ImageInputError("empty upload: the image field has no bytes")
+    image_format = "unknown"
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as probe:
+            image_format = str(probe.format)
+            check_size(probe.width, probe.height, max_pixels)
+        image = load_rgb(io.BytesIO(data))
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageInputError(f"image refused as a decompression bomb: {err}", 413) from err
+    except UnidentifiedImageError as err:
+        supported = ", ".join(FORMATS)
+        raise ImageInputError(f"not an image in a supported format ({supported})") from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageInputError(f"cannot decode the {image_format} image: {err}") from err
+    check_size(image.width, image.height, max_pixels)  # e.g. a TIFF frame larger than its header
+    return image
