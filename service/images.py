@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
@@ -70,3 +71,16 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageInputError(f"cannot decode the {image_format} image: {err}") from err
     check_size(image.width, image.height, max_pixels)  # e.g. a TIFF frame larger than its header
     return image
+
+
+def decode_uploads(uploads: Sequence[bytes], max_pixels: int) -> list[Image.Image]:
+    """Decode several uploads; an error names the failing one (``images[i]``) when there are many."""
+    images = []
+    for position, data in enumerate(uploads):
+        try:
+            images.append(decode_image(data, max_pixels))
+        except ImageInputError as err:
+            if len(uploads) == 1:
+                raise
+            raise ImageInputError(f"images[{position}]: {err}", err.status) from err
+    return images

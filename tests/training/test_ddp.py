@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "training" / "configs" / "tiny_cpu.yaml"
+
+
+def _run(command: list[str], timeout: float) -> None:
+    """Run in a new session; on timeout kill the whole group (torchrun workers included)."""
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        assert process.wait(timeout=timeout) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _losses(out: Path) -> list[float]:
@@ -41,7 +54,7 @@ def test_two_gloo_processes_equal_one(tiny_data: Path, tmp_path: Path) -> None:
         "diagnostic_every=1000",
     ]
     single, double = tmp_path / "one", tmp_path / "two"
-    subprocess.run([sys.executable, *args, "--out", str(single)], check=True, timeout=240)
+    _run([sys.executable, *args, "--out", str(single)], timeout=240)
     torchrun = [
         sys.executable,
         "-m",
@@ -50,7 +63,7 @@ def test_two_gloo_processes_equal_one(tiny_data: Path, tmp_path: Path) -> None:
         "--nproc_per_node",
         "2",
     ]
-    subprocess.run([*torchrun, *args, "--out", str(double)], check=True, timeout=240)
+    _run([*torchrun, *args, "--out", str(double)], timeout=240)
     one, two = _losses(single), _losses(double)
     assert len(one) == len(two) == 4
     assert two == pytest.approx(one, rel=1e-4)

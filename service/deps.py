@@ -1,0 +1,69 @@
+"""Request dependencies: settings, the searcher in service, the batcher, metrics, admin key."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from service.batcher import MicroBatcher
+from service.config import Settings
+from service.metrics import ServiceMetrics
+from service.searcher import Searcher
+from service.slot import SearcherSlot
+
+
+def get_settings_state(request: Request) -> Settings:
+    """The settings the lifespan loaded."""
+    return request.state.settings
+
+
+def get_slot(request: Request) -> SearcherSlot:
+    """The holder of the searcher in service."""
+    return request.state.slot
+
+
+def get_batcher(request: Request) -> MicroBatcher:
+    """The shared micro-batcher."""
+    return request.state.batcher
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    """This app's metrics."""
+    return request.state.metrics
+
+
+def get_searcher(slot: Annotated[SearcherSlot, Depends(get_slot)]) -> Searcher:
+    """The searcher in service when the request starts; the request keeps it through a reload."""
+    searcher = slot.current
+    if searcher is None:
+        raise HTTPException(503, "model and index are not loaded")
+    return searcher
+
+
+def require_admin(
+    settings: Annotated[Settings, Depends(get_settings_state)],
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> None:
+    """Check ``X-API-Key`` against ``LODISC_API_KEY`` in constant time.
+
+    Raises:
+        HTTPException: 403 when no key is configured (admin disabled) or the key is wrong,
+            401 when the header is missing.
+    """
+    expected = settings.api_key.get_secret_value() if settings.api_key else ""
+    if not expected:
+        raise HTTPException(403, "admin endpoints are disabled: LODISC_API_KEY is not set")
+    if not x_api_key:
+        raise HTTPException(401, "missing X-API-Key header", {"WWW-Authenticate": "X-API-Key"})
+    if not hmac.compare_digest(x_api_key.encode(), expected.encode()):
+        raise HTTPException(403, "wrong API key")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_state)]
+SlotDep = Annotated[SearcherSlot, Depends(get_slot)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+AdminDep = Depends(require_admin)

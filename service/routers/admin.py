@@ -1,0 +1,43 @@
+"""Admin operations, behind ``X-API-Key``: reload the model and index without a restart."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException
+
+from lodisc.index import IndexFileError
+from lodisc.onnx_encoder import ModelError
+from service.compatibility import IndexMismatchError
+from service.deps import AdminDep, BatcherDep, SettingsDep, SlotDep
+from service.schemas import ReloadRequest, ReloadResponse
+from service.slot import reload_searcher
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+
+
+@router.post(
+    "/reload",
+    responses={
+        409: {"description": "the index does not match the model"},
+        422: {"description": "a file is missing or unreadable"},
+    },
+)
+def reload(
+    slot: SlotDep,
+    batcher: BatcherDep,
+    settings: SettingsDep,
+    paths: Annotated[ReloadRequest | None, Body()] = None,
+) -> ReloadResponse:
+    """Load a model and index aside, check they match, then swap them in atomically.
+
+    Requests already running finish on the previous searcher; on any error it stays in service.
+    """
+    paths = paths or ReloadRequest()
+    try:
+        searcher = reload_searcher(slot, batcher, settings, paths.model_path, paths.index_dir)
+    except IndexMismatchError as err:
+        raise HTTPException(409, str(err)) from err
+    except (ModelError, IndexFileError) as err:
+        raise HTTPException(422, str(err)) from err
+    return ReloadResponse(status="reloaded", **searcher.describe())

@@ -1,0 +1,126 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class CorrespondenceOut(BaseModel):
+    """A pivotal query patch and its most similar patch in the hit, as [row, col] on the grid."""
+
+    query_patch: tuple[int, int]
+    hit_patch: tuple[int, int]
+    score: float = Field(description="cosine similarity of the two patch tokens")
+
+
+class SearchHit(BaseModel):
+    """One result."""
+
+    id: int
+    score: float = Field(description="cosine similarity to the query")
+    label: str
+    image_url: str
+    overlay_url: str | None = Field(None, description="with explain: the hit's heatmap PNG")
+    overlay: str | None = Field(None, description="with explain and inline: PNG data URI")
+    correspondences: list[CorrespondenceOut] | None = None
+
+
+class IndexVersion(BaseModel):
+    """Which published index generation answered."""
+
+    generation: str
+    built_at: str
+
+
+class Timings(BaseModel):
+    """Milliseconds per stage of this request (0 for stages it did not need)."""
+
+    decode: float = 0.0
+    embed: float = 0.0
+    search: float = 0.0
+    explain: float = 0.0
+
+
+class SearchResponse(BaseModel):
+    """Results of one query."""
+
+    results: list[SearchHit]
+    query_overlay: str | None = Field(None, description="with explain: PNG data URI")
+    timings_ms: Timings
+    model_version: str
+    index_version: IndexVersion
+
+
+class QueryResults(BaseModel):
+    """Results of one image of a batch."""
+
+    results: list[SearchHit]
+    query_overlay: str | None = None
+
+
+class BatchSearchResponse(BaseModel):
+    """Results per uploaded image, in upload order."""
+
+    queries: list[QueryResults]
+    timings_ms: Timings
+    model_version: str
+    index_version: IndexVersion
+
+
+class ItemOut(BaseModel):
+    """A gallery item."""
+
+    id: int
+    label: str
+    width: int
+    height: int
+    image_url: str
+    overlay_url: str
+
+
+class LabelCount(BaseModel):
+    """A label and how many items carry it."""
+
+    label: str
+    count: int
+
+
+class ItemPage(BaseModel):
+    """A page of gallery items in id order."""
+
+    items: list[ItemOut]
+    total: int = Field(description="items matching the label filter")
+    offset: int
+    limit: int
+    labels: list[LabelCount]
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: str
+
+
+class Ready(BaseModel):
+    """What is being served."""
+
+    status: str
+    model_version: str
+    index_version: IndexVersion
+    item_count: int
+
+
+class ReloadRequest(BaseModel):
+    """Paths to load; either left out keeps the one in service."""
+
+    model_path: Path | None = None
+    index_dir: Path | None = None
+
+
+class ReloadResponse(Ready):
+    """The searcher now in service."""
+
+    model_path: str
+    index_dir: str

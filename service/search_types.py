@@ -1,0 +1,53 @@
+"""Plain results of the searcher (the routers turn them into response models)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lodisc.catalog import Item
+from service.overlay import Correspondence
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Encoder outputs an overlay needs for one image."""
+
+    embedding: np.ndarray  # (D,) L2-normalised
+    heat: np.ndarray  # (rows, cols) pivotal-region map in [0, 1]
+    patches: np.ndarray  # (N, D) patch tokens
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: id, cosine similarity and catalog entry."""
+
+    id: int
+    score: float
+    item: Item
+
+
+@dataclass
+class HitResult:
+    """A hit and, when explained, its correspondences and (inline) overlay PNG."""
+
+    hit: Hit
+    correspondences: list[Correspondence] | None = None
+    overlay_png: bytes | None = None
+
+
+@dataclass
+class QueryResult:
+    """The hits of one query image and, when explained, its own overlay PNG."""
+
+    hits: list[HitResult]
+    overlay_png: bytes | None = None
+
+
+@dataclass
+class SearchOutcome:
+    """Results per query and milliseconds per stage (decode, embed, search, explain)."""
+
+    queries: list[QueryResult]
+    timings_ms: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,283 @@
+"""Where a search request goes: the ONNX encoder and the published index behind one object.
+
+No web framework here: :class:`Searcher` takes upload bytes or gallery ids and returns plain
+dataclasses (``service/search_types.py``), so it is unit-testable without HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from lodisc.catalog import Item, PublishedIndex, load_published
+from lodisc.data import load_rgb
+from lodisc.onnx_encoder import OnnxEncoder
+from lodisc.preprocess import preprocess_image
+from service.batcher import MicroBatcher
+from service.compatibility import VERSION_CHARS, check_compatible, file_sha256
+from service.config import Settings
+from service.images import decode_uploads
+from service.overlay import (
+    encode_png,
+    find_correspondences,
+    pivotal_map,
+    render_overlay,
+)
+from service.search_types import Explanation, Hit, HitResult, QueryResult, SearchOutcome
+
+logger = logging.getLogger(__name__)
+
+class ItemNotFoundError(LookupError):
+    """An unknown item id, or an item whose image is not available."""
+
+
+class Searcher:
+    """An encoder and a published index that match, plus the search and explain logic.
+
+    Args:
+        encoder: the ONNX encoder.
+        published: the loaded index generation.
+        model_sha256: hex sha256 of the ONNX file.
+        batcher: the shared micro-batcher that runs encoder calls.
+        settings: limits and overlay options.
+    """
+
+    def __init__(
+        self,
+        encoder: OnnxEncoder,
+        published: PublishedIndex,
+        model_sha256: str,
+        batcher: MicroBatcher,
+        settings: Settings,
+    ) -> None:
+        self.encoder = encoder
+        self.published = published
+        self.model_sha256 = model_sha256
+        self.batcher = batcher
+        self.settings = settings
+        root = published.gallery_root
+        self.gallery_root = (root if root.is_absolute() else published.root / root).resolve()
+        self._cache: OrderedDict[int, Explanation] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls, model_path: Path, index_dir: Path, batcher: MicroBatcher, settings: Settings
+    ) -> Searcher:
+        """Load the model and the index and check they belong together.
+
+        Raises:
+            ModelError, IndexFileError: a file is missing or unreadable (named in the message).
+            IndexMismatchError: the index was built for another model.
+        """
+        encoder = OnnxEncoder(model_path, settings.device, settings.threads)
+        published = load_published(index_dir)
+        sha256 = file_sha256(Path(model_path))
+        check_compatible(Path(model_path), sha256, encoder, published)
+        logger.info(
+            "serving %d items of %s (generation %s) with model %s (%s)",
+            published.index.count,
+            index_dir,
+            published.manifest["generation"],
+            model_path,
+            sha256[:VERSION_CHARS],
+        )
+        return cls(encoder, published, sha256, batcher, settings)
+
+    @property
+    def model_version(self) -> str:
+        """Prefix of the ONNX file's sha256."""
+        return self.model_sha256[:VERSION_CHARS]
+
+    @property
+    def index_version(self) -> dict[str, str]:
+        """Generation and build time of the index."""
+        manifest = self.published.manifest
+        return {"generation": str(manifest["generation"]), "built_at": str(manifest["built_at"])}
+
+    def embed_batch(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Batch function: (B, 3, S, S) -> B embeddings (D,)."""
+        return list(self.encoder.run(batch).embedding)
+
+    def explain_batch(self, batch: np.ndarray) -> list[Explanation]:
+        """Batch function: (B, 3, S, S) -> B embeddings with their attention rows and patches."""
+        out = self.encoder.run(batch, explain=True)
+        assert out.cls_attention is not None and out.patch_tokens is not None
+        return [
+            Explanation(e, pivotal_map(a, self.encoder.grid_size), p)
+            for e, a, p in zip(out.embedding, out.cls_attention, out.patch_tokens, strict=True)
+        ]
+
+    def search_uploads(
+        self, uploads: Sequence[bytes], k: int, explain: bool = False, inline: bool = False
+    ) -> SearchOutcome:
+        """Decode, embed, search and (when asked) explain uploaded images.
+
+        Raises:
+            ImageInputError: an upload is not a usable image (``index`` says which).
+            QueueFullError: the encoder queue is full.
+        """
+        timings = dict.fromkeys(("decode", "embed", "search", "explain"), 0.0)
+        with self.batcher.admit(len(uploads)) as admission:
+            start = time.perf_counter()
+            images = decode_uploads(uploads, self.settings.max_pixels)
+            arrays = [preprocess_image(image, self.encoder.preprocessing) for image in images]
+            timings["decode"] = _ms_since(start)
+            start = time.perf_counter()
+            fn = self.explain_batch if explain else self.embed_batch
+            outputs = [f.result(60.0) for f in admission.submit(fn, arrays)]
+            timings["embed"] = _ms_since(start)
+        vectors = np.stack([o.embedding if explain else o for o in outputs])
+        start = time.perf_counter()
+        hits = self.search_vectors(vectors, k)
+        timings["search"] = _ms_since(start)
+        if not explain:
+            return SearchOutcome([QueryResult([HitResult(h) for h in row]) for row in hits], timings)
+        start = time.perf_counter()
+        queries = [
+            self.explain_hits(image, out, row, inline)
+            for image, out, row in zip(images, outputs, hits, strict=True)
+        ]
+        timings["explain"] = _ms_since(start)
+        return SearchOutcome(queries, timings)
+
+    def search_item(
+        self, item_id: int, k: int, explain: bool = False, inline: bool = False
+    ) -> SearchOutcome:
+        """Nearest neighbours of a gallery item (itself excluded), from its stored vector."""
+        self.item(item_id)
+        timings = dict.fromkeys(("decode", "embed", "search", "explain"), 0.0)
+        start = time.perf_counter()
+        try:
+            vector = self.published.index.reconstruct(item_id)[None]
+        except RuntimeError:  # an index type that cannot reconstruct: embed the image again
+            vector = self.explain_items([item_id])[item_id].embedding[None]
+            timings["embed"] = _ms_since(start)
+        start = time.perf_counter()
+        hits = self.search_vectors(vector, k, exclude=item_id)
+        timings["search"] = _ms_since(start)
+        result = QueryResult([HitResult(h) for h in hits[0]])
+        if explain:
+            start = time.perf_counter()
+            own = self.explain_items([item_id])[item_id]
+            result = self.explain_hits(self.load_item_image(item_id), own, hits[0], inline)
+            result.overlay_png = None  # the query is a gallery item: its overlay has a URL
+            timings["explain"] = _ms_since(start)
+        return SearchOutcome([result], timings)
+
+    def search_vectors(
+        self, vectors: np.ndarray, k: int, exclude: int | None = None
+    ) -> list[list[Hit]]:
+        """Top-``k`` hits per query vector (B, D), with their catalog items."""
+        extra = 0 if exclude is None else 1
+        scores, ids = self.published.index.search(vectors, k + extra)  # (B, k'), (B, k')
+        items = self.published.catalog.get(sorted({int(i) for i in ids.ravel() if i >= 0}))
+        return [
+            [
+                Hit(int(i), float(s), items[int(i)])
+                for s, i in zip(row_scores, row_ids, strict=True)
+                if i >= 0 and int(i) != exclude and int(i) in items
+            ][:k]
+            for row_scores, row_ids in zip(scores, ids, strict=True)
+        ]
+
+    def explain_hits(
+        self, image: Image.Image, query: Explanation, hits: list[Hit], inline: bool
+    ) -> QueryResult:
+        """Query overlay, per-hit patch correspondences and (``inline``) hit overlays."""
+        explained = self.explain_items([hit.id for hit in hits])
+        top = self.settings.correspondences
+        results = []
+        for hit in hits:
+            other = explained[hit.id]
+            pairs = find_correspondences(query.patches, query.heat, other.patches, top)
+            png = self.item_overlay_png(hit.id, other) if inline else None
+            results.append(HitResult(hit, pairs, png))
+        return QueryResult(results, self.overlay_png(image, query))
+
+    def explain_items(self, item_ids: Sequence[int]) -> dict[int, Explanation]:
+        """Explain outputs of gallery items, re-encoding (batched) those not cached."""
+        with self._cache_lock:
+            found = {i: self._cache[i] for i in item_ids if i in self._cache}
+            for i in found:
+                self._cache.move_to_end(i)
+        missing = sorted(set(item_ids) - set(found))
+        if missing:
+            spec = self.encoder.preprocessing
+            arrays = [preprocess_image(self.load_item_image(i), spec) for i in missing]
+            fresh = dict(zip(missing, self.batcher.run(self.explain_batch, arrays), strict=True))
+            found.update(fresh)
+            with self._cache_lock:
+                self._cache.update(fresh)
+                while len(self._cache) > self.settings.explain_cache_items:
+                    self._cache.popitem(last=False)
+        return found
+
+    def overlay_png(self, image: Image.Image, explanation: Explanation) -> bytes:
+        """PNG of the pivotal-region map blended on ``image``."""
+        options = self.settings
+        rendered = render_overlay(
+            image,
+            explanation.heat,
+            self.encoder.preprocessing,
+            options.overlay_alpha,
+            options.overlay_max_side,
+        )
+        return encode_png(rendered)
+
+    def item_overlay_png(self, item_id: int, explanation: Explanation | None = None) -> bytes:
+        """PNG overlay of a gallery item."""
+        explanation = explanation or self.explain_items([item_id])[item_id]
+        return self.overlay_png(self.load_item_image(item_id), explanation)
+
+    def item(self, item_id: int) -> Item:
+        """Catalog entry of an id.
+
+        Raises:
+            ItemNotFoundError: no such id in this index.
+        """
+        item = self.published.catalog.get([item_id]).get(item_id)
+        if item is None:
+            raise ItemNotFoundError(f"no item {item_id} in the index")
+        return item
+
+    def item_path(self, item_id: int) -> Path:
+        """The image file of an item, which must lie inside the gallery root.
+
+        Raises:
+            ItemNotFoundError: unknown id, a path leaving the gallery root, or a missing file.
+        """
+        path = (self.gallery_root / self.item(item_id).path).resolve()
+        if not path.is_relative_to(self.gallery_root):
+            logger.warning("item %d points outside the gallery root: %s", item_id, path)
+            raise ItemNotFoundError(f"the image of item {item_id} is not available")
+        if not path.is_file():
+            raise ItemNotFoundError(f"the image file of item {item_id} is missing")
+        return path
+
+    def load_item_image(self, item_id: int) -> Image.Image:
+        """Decode a gallery item's image as RGB."""
+        return load_rgb(self.item_path(item_id))
+
+    def describe(self) -> dict[str, Any]:
+        """Versions and sizes for /readyz and /admin/reload."""
+        return {
+            "model_version": self.model_version,
+            "index_version": self.index_version,
+            "item_count": self.published.index.count,
+            "model_path": str(self.encoder.path),
+            "index_dir": str(self.published.root),
+        }
+
+
+def _ms_since(start: float) -> float:
+    """Milliseconds since a ``perf_counter`` reading."""
+    return (time.perf_counter() - start) * 1000.0
