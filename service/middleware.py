@@ -126,7 +126,9 @@ class SettingsCORSMiddleware:
             return
         if self._cors is None or self._cors[0] != origins:
             cors = CORSMiddleware(
-                self.app, allow_origins=list(origins), allow_methods=["GET", "POST"],
+                self.app,
+                allow_origins=list(origins),
+                allow_methods=["GET", "POST"],
                 allow_headers=["*"],
             )
             self._cors = (origins, cors)

@@ -78,9 +78,7 @@ def to_search_response(base: str, outcome: SearchOutcome, searcher: Searcher) ->
     )
 
 
-def to_batch_response(
-    base: str, outcome: SearchOutcome, searcher: Searcher
-) -> BatchSearchResponse:
+def to_batch_response(base: str, outcome: SearchOutcome, searcher: Searcher) -> BatchSearchResponse:
     """The response of a batch search, queries in upload order."""
     return BatchSearchResponse(
         queries=[to_query(base, q) for q in outcome.queries],

@@ -35,6 +35,7 @@ from service.search_types import Explanation, Hit, HitResult, QueryResult, Searc
 
 logger = logging.getLogger(__name__)
 
+
 class ItemNotFoundError(LookupError):
     """An unknown item id, or an item whose image is not available."""
 
@@ -140,7 +141,9 @@ class Searcher:
         hits = self.search_vectors(vectors, k)
         timings["search"] = _ms_since(start)
         if not explain:
-            return SearchOutcome([QueryResult([HitResult(h) for h in row]) for row in hits], timings)
+            return SearchOutcome(
+                [QueryResult([HitResult(h) for h in row]) for row in hits], timings
+            )
         start = time.perf_counter()
         queries = [
             self.explain_hits(image, out, row, inline)
