@@ -57,6 +57,8 @@ class GeneratorParams:
     fixed_part_colour: bool = True  # parts black or white (by body brightness), else random
     min_contrast: float = 0.25  # least luma gap body/background (body/parts: + 0.1)
     supersample: int = 4  # rasterise this much larger, then box-filter down
+    hue_spread: float = 0.15  # body hue range around BASE_HUE as a share of the colour circle
+    grey_background: bool = True  # plain light-grey background (else a random colour)
 
 
 # fmt: off
@@ -64,8 +66,9 @@ PARAMS = {"easy": GeneratorParams(), "hard": GeneratorParams(
     part_radius=0.09, body_length=0.55, max_rotation=180.0, scale_range=(0.7, 1.2),
     clutter_range=(10, 18), part_like_clutter=0.7, clutter_contrast=1.0, tint=0.1,
     lighting_slope=(0.2, 0.45), gain_range=(0.75, 1.2), noise_sigma=(2.0, 6.0),
-    fixed_part_colour=False, min_contrast=0.15,
+    fixed_part_colour=False, min_contrast=0.15, hue_spread=1.0, grey_background=False,
 )}
+BASE_HUE = 0.58  # easy bodies are shades of blue: self-supervision must not separate by colour
 # fmt: on
 
 
@@ -126,6 +129,14 @@ def object_polygons(combo: tuple[int, ...], part_radius: float) -> list[tuple[in
 def _colours(rng: Rng, params: GeneratorParams) -> list[tuple[int, ...]]:
     """Body (random hue), part (contrasting, never class-dependent) and background colours."""
     hsv = rng.uniform((0.0, 0.35, 0.35), (1.0, 0.9, 0.9))
+    if params.hue_spread < 1.0:  # milder colour nuisance: a narrow band of hues and tones
+        hsv = np.array(
+            [
+                (BASE_HUE + (hsv[0] - 0.5) * params.hue_spread) % 1.0,
+                0.45 + 0.4 * (hsv[1] - 0.35),
+                0.5 + 0.4 * (hsv[2] - 0.35),
+            ]
+        )
     body = np.rint(255 * np.array(colorsys.hsv_to_rgb(*hsv)))
     pool = rng.integers(0, 256, (2, 64, 3))  # seeded rejection sampling: the first that passes
     passes = np.abs((pool - body) @ _LUMA) >= params.min_contrast + np.array([[0.1], [0.0]])
@@ -135,6 +146,8 @@ def _colours(rng: Rng, params: GeneratorParams) -> list[tuple[int, ...]]:
     ]
     if params.fixed_part_colour:
         picks[0] = np.full(3, 25 if body @ _LUMA > 0.45 else 235)
+    if params.grey_background:  # dark parts read against both the grey and the blue body
+        picks[0], picks[1] = np.full(3, 20), np.full(3, 205 + int(20 * hsv[1]))
     return [tuple(int(v) for v in c) for c in (body, *picks)]
 
 
