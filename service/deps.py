@@ -20,8 +20,11 @@ def get_settings_state(request: Request) -> Settings:
 
 
 def get_slot(request: Request) -> SearcherSlot:
-    """The holder of the searcher in service."""
-    return request.state.slot
+    """The holder of the searcher in service (503 before the lifespan has loaded it)."""
+    slot = getattr(request.state, "slot", None)
+    if slot is None:
+        raise HTTPException(503, "model and index are not loaded")
+    return slot
 
 
 def get_batcher(request: Request) -> MicroBatcher:

@@ -9,8 +9,8 @@ from PIL import Image, UnidentifiedImageError
 
 from lodisc.data import load_rgb
 
-# MPO is how Pillow names multi-picture JPEGs (many phone cameras write them).
-FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+# Pillow's JPEG opener also returns multi-picture JPEGs (format MPO, from many phone cameras).
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
 
 class ImageInputError(ValueError):
@@ -21,9 +21,15 @@ class ImageInputError(ValueError):
         self.status = status
 
 
-def set_pixel_guard(max_pixels: int) -> None:
-    """Pillow's process-wide bomb guard: it warns above this and raises above twice this."""
+def set_pixel_guard(max_pixels: int | None) -> int | None:
+    """Set Pillow's process-wide bomb guard (it warns above this, raises above twice this).
+
+    Returns:
+        The previous value, to restore at shutdown.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max_pixels
+    return previous
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
@@ -59,7 +65,8 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         with Image.open(io.BytesIO(data), formats=FORMATS) as probe:
             image_format = str(probe.format)
             check_size(probe.width, probe.height, max_pixels)
-        image = load_rgb(io.BytesIO(data))
+        # load_rgb's Image.open takes file objects too; its annotation says paths only.
+        image = load_rgb(io.BytesIO(data))  # type: ignore[arg-type]
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:

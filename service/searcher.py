@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 from PIL import Image
 
@@ -181,6 +182,8 @@ class Searcher:
     ) -> list[list[Hit]]:
         """Top-``k`` hits per query vector (B, D), with their catalog items."""
         extra = 0 if exclude is None else 1
+        if self.settings.search_threads:  # OpenMP's thread count is per calling thread
+            faiss.omp_set_num_threads(self.settings.search_threads)
         scores, ids = self.published.index.search(vectors, k + extra)  # (B, k'), (B, k')
         items = self.published.catalog.get(sorted({int(i) for i in ids.ravel() if i >= 0}))
         return [
@@ -267,8 +270,17 @@ class Searcher:
         return path
 
     def load_item_image(self, item_id: int) -> Image.Image:
-        """Decode a gallery item's image as RGB."""
-        return load_rgb(self.item_path(item_id))
+        """Decode a gallery item's image as RGB.
+
+        Raises:
+            ItemNotFoundError: as :meth:`item_path`, or the image is over Pillow's pixel guard
+                (twice ``max_pixels``, set process-wide by the service).
+        """
+        path = self.item_path(item_id)
+        try:
+            return load_rgb(path)
+        except Image.DecompressionBombError as err:
+            raise ItemNotFoundError(f"the image of item {item_id} is too large: {err}") from err
 
     def describe(self) -> dict[str, Any]:
         """Versions and sizes for /readyz and /admin/reload."""

@@ -1,0 +1,138 @@
+"""The app: ``uvicorn service.main:app`` (settings from ``LODISC_*`` variables or ``.env``).
+
+``create_app`` reads no settings; the lifespan does, loads the searcher once and starts the
+micro-batcher, so importing this module has no side effects beyond building the routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from service.batcher import BatcherClosedError, MicroBatcher, QueueFullError
+from service.compatibility import IndexMismatchError
+from service.config import Settings, get_settings
+from service.images import ImageInputError, set_pixel_guard
+from service.metrics import ServiceMetrics
+from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware, SettingsCORSMiddleware
+from service.routers import admin, health, items, search
+from service.searcher import ItemNotFoundError, Searcher
+from service.slot import SearcherSlot
+
+logger = logging.getLogger(__name__)
+
+THREADPOOL_HEADROOM = 16  # threads beyond max_queue for requests that never queue (browse, health)
+
+
+def start_service(settings: Settings, metrics: ServiceMetrics) -> dict[str, Any]:
+    """Start the batcher and load the searcher; the lifespan state every request sees.
+
+    Pillow's pixel guard is process-wide: it is set here and restored at shutdown (tests run
+    several apps in one process).
+
+    Raises:
+        ModelError, IndexFileError, IndexMismatchError: naming the file at fault.
+    """
+    previous_guard = set_pixel_guard(settings.max_pixels)
+    batcher = MicroBatcher(
+        settings.max_batch, settings.max_wait_ms, settings.max_queue, metrics.observe_batch
+    )
+    try:
+        searcher = Searcher.load(settings.model_path, settings.index_dir, batcher, settings)
+    except Exception as err:
+        batcher.close()
+        set_pixel_guard(previous_guard)
+        logger.error("cannot start the service: %s", err)
+        raise
+    return {
+        "settings": settings,
+        "slot": SearcherSlot(searcher),
+        "batcher": batcher,
+        "metrics": metrics,
+        "previous_pixel_guard": previous_guard,
+    }
+
+
+def load_settings() -> Settings:
+    """:func:`get_settings`, with a message naming the environment variables that are missing."""
+    try:
+        return get_settings()
+    except ValidationError as err:
+        names = ", ".join(f"LODISC_{str(e['loc'][0]).upper()}" for e in err.errors() if e["loc"])
+        raise RuntimeError(f"invalid or missing service settings ({names}): {err}") from err
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app; ``settings`` default to :func:`get_settings`, read at startup."""
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        resolved = settings or load_settings()
+        state = await run_in_threadpool(start_service, resolved, metrics)
+        # Endpoints hold a worker thread while their images wait in the queue: allow enough
+        # threads to fill it, so a full queue answers 429 rather than stalling in the pool.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, resolved.max_queue + THREADPOOL_HEADROOM)
+        try:
+            yield state
+        finally:
+            state["slot"].swap(None)
+            state["batcher"].close()
+            set_pixel_guard(state["previous_pixel_guard"])
+
+    app = FastAPI(
+        title="LoDisc fine-grained image retrieval",
+        version="0.1.0",
+        summary="Search a gallery by image; every hit can come with an explanation.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SettingsCORSMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    add_exception_handlers(app, metrics)
+    for module in (search, items, health, admin):
+        app.include_router(module.router)
+    return app
+
+
+def add_exception_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
+    """Map the searcher's exceptions to HTTP statuses with a JSON ``detail``."""
+
+    def detail(status: int, err: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status, headers)
+
+    async def bad_image(request: Request, err: Exception) -> JSONResponse:
+        return detail(err.status if isinstance(err, ImageInputError) else 400, err)
+
+    async def queue_full(request: Request, err: Exception) -> JSONResponse:
+        metrics.rejected.labels("queue_full").inc()
+        retry = err.retry_after if isinstance(err, QueueFullError) else 1
+        return detail(429, err, {"Retry-After": str(retry)})
+
+    async def unavailable(request: Request, err: Exception) -> JSONResponse:
+        return detail(503, err if str(err) else RuntimeError("the encoder timed out"))
+
+    async def not_found(request: Request, err: Exception) -> JSONResponse:
+        return detail(404, err)
+
+    async def mismatch(request: Request, err: Exception) -> JSONResponse:
+        return detail(409, err)
+
+    app.add_exception_handler(ImageInputError, bad_image)
+    app.add_exception_handler(QueueFullError, queue_full)
+    app.add_exception_handler(BatcherClosedError, unavailable)
+    app.add_exception_handler(TimeoutError, unavailable)
+    app.add_exception_handler(ItemNotFoundError, not_found)
+    app.add_exception_handler(IndexMismatchError, mismatch)
+
+
+app = create_app()

@@ -1,0 +1,114 @@
+"""Service fixtures: a random-init tiny ONNX model, a published index of the synthetic gallery,
+settings for them, and one running app shared by the read-only tests."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer.build_index import build_index
+from lodisc.checkpoint import save_checkpoint
+from lodisc.config import EncoderConfig
+from lodisc.models.encoder import Encoder
+from service.config import Settings
+from service.main import create_app
+from training import export_onnx
+
+API_KEY = "test-admin-key"
+
+
+def export_model(cfg: EncoderConfig, out: Path, seed: int = 0) -> Path:
+    """A randomly initialised encoder of ``cfg`` exported to ONNX (no training: seconds)."""
+    import torch
+
+    torch.manual_seed(seed)
+    checkpoint = out.with_suffix(".pt")
+    save_checkpoint(checkpoint, {"encoder": Encoder(cfg).state_dict()}, cfg)
+    assert export_onnx.main(["--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    return out
+
+
+def make_settings(model: Path, index_dir: Path, **overrides: object) -> Settings:
+    """Settings that ignore the environment's ``.env`` file."""
+    values: dict[str, object] = {"model_path": model, "index_dir": index_dir, "api_key": API_KEY}
+    return Settings(_env_file=None, **{**values, **overrides})  # type: ignore[arg-type,call-arg]
+
+
+def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A valid PNG header and a tiny IDAT claiming ``width x height`` pixels (never decodable)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = zlib.compress(b"\x00" * (width + 1) * 16)  # a few rows only: the file stays small
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="session")
+def service_model(
+    tiny_encoder_cfg: EncoderConfig, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return export_model(tiny_encoder_cfg, tmp_path_factory.mktemp("service-model") / "model.onnx")
+
+
+@pytest.fixture(scope="session")
+def other_model(tiny_encoder_cfg: EncoderConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same architecture with other weights: a different sha256, same dim and preprocessing."""
+    out = tmp_path_factory.mktemp("other-model") / "model.onnx"
+    return export_model(tiny_encoder_cfg, out, seed=1)
+
+
+@pytest.fixture(scope="session")
+def gallery(tiny_data: Path) -> Path:
+    """32 synthetic images, 4 classes (folder names are the labels)."""
+    return tiny_data / "train"
+
+
+@pytest.fixture(scope="session")
+def index_dir(service_model: Path, gallery: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("service-index")
+    build_index(service_model, gallery, out, index_kind="flat", device="cpu", workers=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def settings(service_model: Path, index_dir: Path) -> Settings:
+    return make_settings(service_model, index_dir)
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[TestClient]:
+    """One running app for the tests that do not change its state."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def gallery_files(gallery: Path) -> list[Path]:
+    return sorted(gallery.rglob("*.png"))
+
+
+@pytest.fixture(scope="session")
+def bomb_bytes() -> bytes:
+    """A 20000 x 20000 PNG of a few kilobytes."""
+    return bomb_png()
+
+
+@pytest.fixture(scope="session")
+def settings_for() -> Callable[..., Settings]:
+    """``make_settings`` for tests that need their own limits."""
+    return make_settings
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    return API_KEY

@@ -1,0 +1,151 @@
+"""A fake retrieval service patched into ``ui.client.ServiceClient``: no network, no model."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from ui.client import ServiceClient, ServiceError
+
+APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+LABELS = ("sparrow", "finch", "wren")
+GRID = 4  # patch grid of the fake model; the answers carry no grid, so the UI infers it
+
+
+def png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> bytes:
+    """A small PNG of one colour."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fake_answer(k: int) -> dict[str, Any]:
+    """A /search answer with ``k`` explained hits whose patches span the whole 4x4 grid."""
+    results = [
+        {
+            "id": 100 + rank,
+            "score": round(0.9 - 0.05 * rank, 3),
+            "label": LABELS[rank % len(LABELS)],
+            "image_url": f"/items/{100 + rank}/image",
+            "overlay_url": f"/items/{100 + rank}/overlay",
+            "correspondences": [
+                {"query_patch": [0, 0], "hit_patch": [GRID - 1, GRID - 1], "score": 0.8},
+                {"query_patch": [1, 2], "hit_patch": [2, 1], "score": 0.6},
+            ],
+        }
+        for rank in range(k)
+    ]
+    return {
+        "results": results,
+        "query_overlay": None,
+        "timings_ms": {"decode": 1.0, "embed": 5.0, "search": 0.5, "explain": 9.0},
+        "model_version": "abc123def456",
+        "index_version": {"generation": "gen-7", "built_at": "2026-11-26T10:00:00Z"},
+    }
+
+
+class FakeService:
+    """Records every call; ``error`` (a ServiceError) makes every call raise it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.error: ServiceError | None = None
+        self.total = 30
+        self.ready: dict[str, Any] = {
+            "status": "ready",
+            "model_version": "abc123def456",
+            "index_version": {"generation": "gen-7", "built_at": "2026-11-26T10:00:00Z"},
+            "item_count": 30,
+        }
+
+    def _record(self, *call: Any) -> None:
+        self.calls.append(call)
+        if self.error is not None:
+            raise self.error
+
+    def search(self, image_bytes: bytes, filename: str, k: int, explain: bool = True) -> dict:
+        self._record("search", filename, k, explain)
+        return fake_answer(k)
+
+    def similar(self, item_id: int, k: int, explain: bool = True) -> dict:
+        self._record("similar", item_id, k, explain)
+        return fake_answer(k)
+
+    def items(self, offset: int, limit: int, label: str | None = None) -> dict:
+        self._record("items", offset, limit, label)
+        ids = range(offset, min(offset + limit, self.total))
+        items = [
+            {
+                "id": i,
+                "label": LABELS[i % 3],
+                "width": 48,
+                "height": 32,
+                "image_url": f"/items/{i}/image",
+            }
+            for i in ids
+        ]
+        # ServiceClient.items hands labels on as (label, count) pairs.
+        return {"items": items, "total": self.total, "labels": [(name, 10) for name in LABELS]}
+
+    def fetch(self, path: str) -> bytes:
+        colour = (200, 30, 30) if path.endswith("overlay") else (30, 120, 200)
+        return png_bytes(colour)
+
+    def health(self) -> dict:
+        self._record("health")
+        return {"status": "ok"}
+
+    def status(self) -> dict:
+        self._record("status")
+        return self.ready
+
+    def of(self, kind: str) -> list[tuple[Any, ...]]:
+        """The calls of one kind, in order."""
+        return [c for c in self.calls if c[0] == kind]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches() -> None:
+    """Cached pictures and clients must not leak from one test into the next."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def fake_service(monkeypatch: pytest.MonkeyPatch) -> FakeService:
+    """Route every ServiceClient method that talks to the service to a FakeService."""
+    fake = FakeService()
+    for name in ("search", "similar", "items", "fetch", "health", "status"):
+        monkeypatch.setattr(
+            ServiceClient,
+            name,
+            lambda self, *args, _name=name, **kwargs: getattr(fake, _name)(*args, **kwargs),
+        )
+    return fake
+
+
+def new_app() -> AppTest:
+    """A fresh AppTest of ui/app.py, not yet run."""
+    return AppTest.from_file(str(APP), default_timeout=10)
+
+
+@pytest.fixture
+def make_app() -> Callable[[], AppTest]:
+    """Factory of fresh AppTests (for tests that set state before the first run)."""
+    return new_app
+
+
+@pytest.fixture
+def app(fake_service: FakeService) -> AppTest:
+    """The app after its first run (Search page, no query yet)."""
+    at = new_app()
+    at.run()
+    assert not at.exception
+    return at

@@ -1,0 +1,1 @@
+"""Streamlit UI for the retrieval service: HTTP only, never the model (``streamlit run ui/app.py``)."""

@@ -1,0 +1,32 @@
+"""LoDisc retrieval UI: ``streamlit run ui/app.py`` (service at ``LODISC_SERVICE_URL``).
+
+Talks to the service over HTTP only; the pages live in ``ui/views``.
+"""
+
+import streamlit as st
+
+from ui.client import SERVICE_URL, ServiceClient
+from ui.session import PAGE, PAGES, apply_link
+from ui.views.gallery import render_gallery
+from ui.views.search import render_search
+from ui.views.status import render_status
+
+st.set_page_config(page_title="LoDisc retrieval", page_icon=":mag:", layout="wide")
+
+
+@st.cache_resource
+def get_client(base_url: str) -> ServiceClient:
+    """One pooled HTTP client per service URL for the whole Streamlit server."""
+    return ServiceClient(base_url)
+
+
+api = get_client(SERVICE_URL)
+apply_link()
+
+with st.sidebar:
+    st.title("LoDisc retrieval")
+    page = st.radio("Page", PAGES, key=PAGE)
+    st.caption(f"Service: {api.base_url}")
+
+renderers = {"Search": render_search, "Gallery": render_gallery, "Status": render_status}
+renderers[page](api)

@@ -1,0 +1,1 @@
+"""One module per page of the UI, each with a ``render_*(api)`` function."""
