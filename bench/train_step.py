@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "img_size": args.img_size,
         "batch_size": args.batch_size,
         "device": str(device),
+        "paired_ratio": round(paired, 4),
+        "cpu_time_ratio": round(cpu_ratio, 4),
     }
     print(json.dumps(summary))
     return 0

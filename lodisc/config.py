@@ -70,6 +70,7 @@ class AugmentConfig:
     blur_p: tuple[float, float] = (1.0, 0.1)
     solarize_p: tuple[float, float] = (0.0, 0.2)
     flip_p: float = 0.5
+    rotation_degrees: float = 0.0  # not in the reference; helps when pose varies within a class
 
 
 @dataclass

@@ -47,13 +47,13 @@ class GeneratorParams:
     body_length: float = 0.5  # at scale 1, in image widths
     max_rotation: float = 20.0  # degrees
     scale_range: tuple[float, float] = (0.85, 1.1)
-    clutter_range: tuple[int, int] = (0, 3)  # items per image, inclusive
+    clutter_range: tuple[int, int] = (0, 0)  # items per image, inclusive
     part_like_clutter: float = 0.0  # share of the clutter drawn from the part vocabulary
     clutter_contrast: float = 0.12  # clutter colour: background + this * (random - background)
-    lighting_slope: tuple[float, float] = (0.0, 0.12)  # brightness change per half image
+    lighting_slope: tuple[float, float] = (0.0, 0.05)  # brightness change per half image
     gain_range: tuple[float, float] = (0.92, 1.05)
     tint: float = 0.0  # per-channel jitter of the light colour
-    noise_sigma: tuple[float, float] = (0.0, 2.0)  # Gaussian noise, 0..255 units
+    noise_sigma: tuple[float, float] = (0.0, 1.0)  # Gaussian noise, 0..255 units
     fixed_part_colour: bool = True  # parts black or white (by body brightness), else random
     min_contrast: float = 0.25  # least luma gap body/background (body/parts: + 0.1)
     supersample: int = 4  # rasterise this much larger, then box-filter down

@@ -46,7 +46,9 @@ def _view(aug: AugmentConfig, enc: EncoderConfig, blur_p: float, solarize_p: flo
     kernel = max(3, int(size * 0.1) // 2 * 2 + 1)
     sigma = (0.1 * size / 224, 2.0 * size / 224)
     jitter = T.ColorJitter(aug.brightness, aug.contrast, aug.saturation, aug.hue)
+    rotate = [T.RandomRotation(aug.rotation_degrees)] if aug.rotation_degrees > 0 else []
     steps: list[Any] = [
+        *rotate,
         T.RandomResizedCrop(
             size,
             scale=(aug.crop_scale_min, aug.crop_scale_max),

@@ -36,6 +36,8 @@ from service.search_types import Explanation, Hit, HitResult, QueryResult, Searc
 
 logger = logging.getLogger(__name__)
 
+ENCODE_TIMEOUT_S = 60.0  # a request gives up on the encoder queue after this (HTTP 503)
+
 
 class ItemNotFoundError(LookupError):
     """An unknown item id, or an item whose image is not available."""
@@ -124,7 +126,7 @@ class Searcher:
         """Decode, embed, search and (when asked) explain uploaded images.
 
         Raises:
-            ImageInputError: an upload is not a usable image (``index`` says which).
+            ImageInputError: an upload is not a usable image (``images[i]`` names it in a batch).
             QueueFullError: the encoder queue is full.
         """
         timings = dict.fromkeys(("decode", "embed", "search", "explain"), 0.0)
@@ -135,7 +137,7 @@ class Searcher:
             timings["decode"] = _ms_since(start)
             start = time.perf_counter()
             fn = self.explain_batch if explain else self.embed_batch
-            outputs = [f.result(60.0) for f in admission.submit(fn, arrays)]
+            outputs = [f.result(ENCODE_TIMEOUT_S) for f in admission.submit(fn, arrays)]
             timings["embed"] = _ms_since(start)
         vectors = np.stack([o.embedding if explain else o for o in outputs])
         start = time.perf_counter()
@@ -172,8 +174,7 @@ class Searcher:
         if explain:
             start = time.perf_counter()
             own = self.explain_items([item_id])[item_id]
-            result = self.explain_hits(self.load_item_image(item_id), own, hits[0], inline)
-            result.overlay_png = None  # the query is a gallery item: its overlay has a URL
+            result = self.explain_hits(None, own, hits[0], inline)  # its overlay has a URL
             timings["explain"] = _ms_since(start)
         return SearchOutcome([result], timings)
 
@@ -196,9 +197,9 @@ class Searcher:
         ]
 
     def explain_hits(
-        self, image: Image.Image, query: Explanation, hits: list[Hit], inline: bool
+        self, image: Image.Image | None, query: Explanation, hits: list[Hit], inline: bool
     ) -> QueryResult:
-        """Query overlay, per-hit patch correspondences and (``inline``) hit overlays."""
+        """Query overlay (of ``image`` when given), per-hit correspondences, ``inline`` overlays."""
         explained = self.explain_items([hit.id for hit in hits])
         top = self.settings.correspondences
         results = []
@@ -207,7 +208,7 @@ class Searcher:
             pairs = find_correspondences(query.patches, query.heat, other.patches, top)
             png = self.item_overlay_png(hit.id, other) if inline else None
             results.append(HitResult(hit, pairs, png))
-        return QueryResult(results, self.overlay_png(image, query))
+        return QueryResult(results, None if image is None else self.overlay_png(image, query))
 
     def explain_items(self, item_ids: Sequence[int]) -> dict[int, Explanation]:
         """Explain outputs of gallery items, re-encoding (batched) those not cached."""

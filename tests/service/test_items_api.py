@@ -56,6 +56,7 @@ def test_similar_items_leave_the_item_out(client: TestClient) -> None:
     )
     explained = client.get("/items/7/similar", params={"k": 2, "explain": True}).json()
     assert all(len(hit["correspondences"]) == 5 for hit in explained["results"])
+    assert "query_overlay" not in explained  # the query is an item: /items/7/overlay has it
     assert client.get("/items/7/similar", params={"k": 51}).status_code == 422
 
 
