@@ -6,17 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= --runslow
 
-.PHONY: test install lint bench-cpu clean
+.PHONY: test install lint demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# DATA=DIR (your gallery), MODEL=CKPT (your checkpoint), TRAIN=1 (retrain the demo model on CPU).
+demo: $(STAMP)
+	bash scripts/demo.sh
 
 # pytest exits 5 when it collects no tests; that is not a failure of the code under test.
 test: $(STAMP)

@@ -77,9 +77,9 @@ def build_artifacts(work: Path, args: argparse.Namespace) -> tuple[Path, Path, l
     return model, work / "index", queries
 
 
-def bare_encoder(model: Path, queries: list[bytes]) -> tuple[OnnxEncoder, np.ndarray]:
-    """The encoder in this process and the queries preprocessed (Q, 3, S, S)."""
-    encoder = OnnxEncoder(model, "cpu")
+def bare_encoder(model: Path, queries: list[bytes], threads: int) -> tuple[OnnxEncoder, np.ndarray]:
+    """The encoder in this process (as the server runs it) and the queries (Q, 3, S, S)."""
+    encoder = OnnxEncoder(model, "cpu", threads)
     images = [Image.open(io.BytesIO(q)).convert("RGB") for q in queries]
     return encoder, preprocess_batch(images, encoder.preprocessing)
 
@@ -150,7 +150,7 @@ def ms(seconds: list[float], q: float = 50) -> float:
 
 def measure(url: str, model: Path, queries: list[bytes], args: argparse.Namespace) -> dict:
     """Server and bare encoder in alternating rounds (the machine's load drifts), pooled."""
-    encoder, arrays = bare_encoder(model, queries)
+    encoder, arrays = bare_encoder(model, queries, args.threads)
     time_encoder(encoder, arrays, args.clients, 2)
     run_clients(url, queries, 1, 5, {})  # warm-up
     n, rounds = args.clients, args.rounds

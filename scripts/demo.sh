@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make demo`: the built-in demo, end to end, on a machine with Python 3.11 and pip.
+#   DATA=DIR     index your own gallery instead of the synthetic one (labels = parent folder names)
+#   MODEL=CKPT   use your own checkpoint instead of models/demo/checkpoint.pt
+#   TRAIN=1      retrain the demo model on CPU first (bounded: at most 15 minutes on 2 cores)
+#   API_PORT, UI_PORT (8000, 8501), LODISC_API_KEY (admin key; a random one by default)
+# A second run reuses the data, the ONNX export and the index (incremental) and is up in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+WORK=${WORK:-runs/demo}
+API_PORT=${API_PORT:-8000}
+UI_PORT=${UI_PORT:-8501}
+SYNTH=data/demo-synthetic
+MODEL=${MODEL:-models/demo/checkpoint.pt}
+mkdir -p "$WORK"
+
+if [ ! -f "$SYNTH/meta.json" ]; then
+  $PY -m lodisc.synthetic --out "$SYNTH" --classes 12 --per-class 30 --size 64 --seed 0
+fi
+DATA=${DATA:-$SYNTH/test}
+
+if [ "${TRAIN:-0}" = "1" ]; then
+  resume=()
+  [ -f "$WORK/train/checkpoint.pt" ] && resume=(--resume)
+  timeout 900 $PY training/pretrain.py --data "$SYNTH" --out "$WORK/train" \
+    --config training/configs/synthetic_easy_cpu.yaml "${resume[@]}"
+  MODEL=$WORK/train/checkpoint.pt
+fi
+if [ ! -f "$MODEL" ]; then
+  echo "error: model checkpoint not found: $MODEL (set MODEL=... or TRAIN=1)" >&2
+  exit 2
+fi
+
+model_id=$(sha256sum "$MODEL" | cut -c1-12)
+ONNX=$WORK/model-$model_id.onnx
+if [ ! -f "$ONNX" ]; then
+  $PY training/export_onnx.py --checkpoint "$MODEL" --out "$ONNX"
+fi
+gallery_id=$(printf '%s' "$(cd "$DATA" && pwd)" | sha256sum | cut -c1-12)
+INDEX=$WORK/index-$gallery_id-$model_id
+$PY indexer/build_index.py --model "$ONNX" --gallery "$DATA" --out "$INDEX" | tail -n 2 | head -n 1
+
+export LODISC_MODEL_PATH=$ONNX LODISC_INDEX_DIR=$INDEX
+export LODISC_API_KEY=${LODISC_API_KEY:-$($PY -c 'import secrets; print(secrets.token_urlsafe(16))')}
+export LODISC_SERVICE_URL=http://localhost:$API_PORT
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+.venv/bin/uvicorn service.main:app --host 127.0.0.1 --port "$API_PORT" --log-level warning &
+pids+=($!)
+.venv/bin/streamlit run ui/app.py --server.port "$UI_PORT" --server.headless true \
+  --browser.gatherUsageStats false >"$WORK/streamlit.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 120); do
+  if $PY -c "import sys, urllib.request; urllib.request.urlopen('$LODISC_SERVICE_URL/readyz', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  sleep 0.5
+done
+echo
+echo "API: http://localhost:$API_PORT  (docs: http://localhost:$API_PORT/docs)"
+echo "UI:  http://localhost:$UI_PORT"
+echo "admin key for /admin/reload: $LODISC_API_KEY"
+echo "Ctrl-C stops both."
+wait
