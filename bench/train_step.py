@@ -250,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.steps} interleaved steps each after {args.warmup} warm-up, device {device} "
         f"({torch.get_num_threads()} CPU threads)."
     )
+    if device.type == "cpu" and (ratio < 1.0 or abs(ratio - cpu_ratio) > 0.1):
+        lines.append(
+            "Warning: the wall-time ratio is noise-dominated here (below 1, or more than 0.1 "
+            f"from the CPU-time ratio {cpu_ratio:.3f}); rerun, or trust the CPU-time ratio."
+        )
     if args.breakdown:
         parts = breakdown(model, views, device, max(3, args.steps // 2))
         lines += ["", "| part of the LoDisc step | median ms |", "|---|---:|"]
@@ -257,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     if not (args.no_record or args.tiny):
-        record(f"train_step ({args.local_mode})", table)
+        default = args.arch == "vit_tiny_patch16_224" and args.img_size == 64
+        suffix = "" if default else f", {args.arch} {args.img_size} px"
+        record(f"train_step ({args.local_mode}{suffix})", table)
     summary = {
         "lodisc_ms": lodisc_ms,
         "moco_ms": moco_ms,

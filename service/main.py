@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from service.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from service.compatibility import IndexMismatchError
 from service.config import Settings, get_settings
+from service.gallery import ItemNotFoundError
 from service.images import ImageInputError, set_pixel_guard
 from service.metrics import ServiceMetrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware, SettingsCORSMiddleware
 from service.routers import admin, health, items, search
-from service.searcher import ItemNotFoundError, Searcher
+from service.searcher import Searcher
 from service.slot import SearcherSlot
 
 logger = logging.getLogger(__name__)

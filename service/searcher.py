@@ -18,13 +18,13 @@ import faiss
 import numpy as np
 from PIL import Image
 
-from lodisc.catalog import Item, PublishedIndex, load_published
-from lodisc.data import load_rgb
+from lodisc.catalog import PublishedIndex, load_published
 from lodisc.onnx_encoder import OnnxEncoder
 from lodisc.preprocess import preprocess_image
 from service.batcher import MicroBatcher
 from service.compatibility import VERSION_CHARS, check_compatible, file_sha256
 from service.config import Settings
+from service.gallery import Gallery, ItemNotFoundError
 from service.images import decode_uploads
 from service.overlay import (
     encode_png,
@@ -37,10 +37,6 @@ from service.search_types import Explanation, Hit, HitResult, QueryResult, Searc
 logger = logging.getLogger(__name__)
 
 ENCODE_TIMEOUT_S = 60.0  # a request gives up on the encoder queue after this (HTTP 503)
-
-
-class ItemNotFoundError(LookupError):
-    """An unknown item id, or an item whose image is not available."""
 
 
 class Searcher:
@@ -67,8 +63,7 @@ class Searcher:
         self.model_sha256 = model_sha256
         self.batcher = batcher
         self.settings = settings
-        root = published.gallery_root
-        self.gallery_root = (root if root.is_absolute() else published.root / root).resolve()
+        self.gallery = Gallery(published)
         self._cache: OrderedDict[int, Explanation] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -159,7 +154,7 @@ class Searcher:
         self, item_id: int, k: int, explain: bool = False, inline: bool = False
     ) -> SearchOutcome:
         """Nearest neighbours of a gallery item (itself excluded), from its stored vector."""
-        self.item(item_id)
+        self.gallery.item(item_id)
         timings = dict.fromkeys(("decode", "embed", "search", "explain"), 0.0)
         start = time.perf_counter()
         try:
@@ -199,28 +194,48 @@ class Searcher:
     def explain_hits(
         self, image: Image.Image | None, query: Explanation, hits: list[Hit], inline: bool
     ) -> QueryResult:
-        """Query overlay (of ``image`` when given), per-hit correspondences, ``inline`` overlays."""
-        explained = self.explain_items([hit.id for hit in hits])
+        """Query overlay (of ``image`` when given), per-hit correspondences, ``inline`` overlays.
+
+        A hit whose gallery image is unavailable is returned unexplained rather than failing.
+        """
+        explained = self.explain_items([hit.id for hit in hits], missing_ok=True)
         top = self.settings.correspondences
         results = []
         for hit in hits:
-            other = explained[hit.id]
+            other = explained.get(hit.id)
+            if other is None:
+                results.append(HitResult(hit))
+                continue
             pairs = find_correspondences(query.patches, query.heat, other.patches, top)
             png = self.item_overlay_png(hit.id, other) if inline else None
             results.append(HitResult(hit, pairs, png))
         return QueryResult(results, None if image is None else self.overlay_png(image, query))
 
-    def explain_items(self, item_ids: Sequence[int]) -> dict[int, Explanation]:
-        """Explain outputs of gallery items, re-encoding (batched) those not cached."""
+    def explain_items(
+        self, item_ids: Sequence[int], missing_ok: bool = False
+    ) -> dict[int, Explanation]:
+        """Explain outputs of gallery items, re-encoding (batched) those not cached.
+
+        Raises:
+            ItemNotFoundError: an item's image is unavailable (left out when ``missing_ok``).
+        """
         with self._cache_lock:
             found = {i: self._cache[i] for i in item_ids if i in self._cache}
             for i in found:
                 self._cache.move_to_end(i)
-        missing = sorted(set(item_ids) - set(found))
-        if missing:
-            spec = self.encoder.preprocessing
-            arrays = [preprocess_image(self.load_item_image(i), spec) for i in missing]
-            fresh = dict(zip(missing, self.batcher.run(self.explain_batch, arrays), strict=True))
+        arrays = {}
+        for item_id in sorted(set(item_ids) - set(found)):
+            try:
+                image = self.gallery.load_image(item_id)
+            except ItemNotFoundError as err:
+                if not missing_ok:
+                    raise
+                logger.warning("cannot explain item %d: %s", item_id, err)
+                continue
+            arrays[item_id] = preprocess_image(image, self.encoder.preprocessing)
+        if arrays:
+            outputs = self.batcher.run(self.explain_batch, list(arrays.values()), ENCODE_TIMEOUT_S)
+            fresh = dict(zip(arrays, outputs, strict=True))
             found.update(fresh)
             with self._cache_lock:
                 self._cache.update(fresh)
@@ -242,46 +257,9 @@ class Searcher:
 
     def item_overlay_png(self, item_id: int, explanation: Explanation | None = None) -> bytes:
         """PNG overlay of a gallery item."""
-        explanation = explanation or self.explain_items([item_id])[item_id]
-        return self.overlay_png(self.load_item_image(item_id), explanation)
-
-    def item(self, item_id: int) -> Item:
-        """Catalog entry of an id.
-
-        Raises:
-            ItemNotFoundError: no such id in this index.
-        """
-        item = self.published.catalog.get([item_id]).get(item_id)
-        if item is None:
-            raise ItemNotFoundError(f"no item {item_id} in the index")
-        return item
-
-    def item_path(self, item_id: int) -> Path:
-        """The image file of an item, which must lie inside the gallery root.
-
-        Raises:
-            ItemNotFoundError: unknown id, a path leaving the gallery root, or a missing file.
-        """
-        path = (self.gallery_root / self.item(item_id).path).resolve()
-        if not path.is_relative_to(self.gallery_root):
-            logger.warning("item %d points outside the gallery root: %s", item_id, path)
-            raise ItemNotFoundError(f"the image of item {item_id} is not available")
-        if not path.is_file():
-            raise ItemNotFoundError(f"the image file of item {item_id} is missing")
-        return path
-
-    def load_item_image(self, item_id: int) -> Image.Image:
-        """Decode a gallery item's image as RGB.
-
-        Raises:
-            ItemNotFoundError: as :meth:`item_path`, or the image is over Pillow's pixel guard
-                (twice ``max_pixels``, set process-wide by the service).
-        """
-        path = self.item_path(item_id)
-        try:
-            return load_rgb(path)
-        except Image.DecompressionBombError as err:
-            raise ItemNotFoundError(f"the image of item {item_id} is too large: {err}") from err
+        if explanation is None:
+            explanation = self.explain_items([item_id])[item_id]
+        return self.overlay_png(self.gallery.load_image(item_id), explanation)
 
     def describe(self) -> dict[str, Any]:
         """Versions and sizes for /readyz and /admin/reload."""

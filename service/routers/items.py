@@ -26,7 +26,7 @@ def list_items(
     label: Annotated[str | None, Query(description="only items of this label")] = None,
 ) -> ItemPage:
     """A page of items in id order, the total matching, and every label with its count."""
-    catalog = searcher.published.catalog
+    catalog = searcher.gallery.catalog
     items, total = catalog.page(offset, limit, label)
     base = request.scope.get("root_path", "")
     return ItemPage(
@@ -41,13 +41,13 @@ def list_items(
 @router.get("/{item_id}")
 def get_item(item_id: int, request: Request, searcher: SearcherDep) -> ItemOut:
     """One item."""
-    return to_item(request.scope.get("root_path", ""), searcher.item(item_id))
+    return to_item(request.scope.get("root_path", ""), searcher.gallery.item(item_id))
 
 
 @router.get("/{item_id}/image", response_class=FileResponse)
 def get_item_image(item_id: int, searcher: SearcherDep) -> FileResponse:
     """The item's image file, served from inside the indexed gallery only."""
-    return FileResponse(searcher.item_path(item_id))
+    return FileResponse(searcher.gallery.item_path(item_id))
 
 
 @router.get("/{item_id}/overlay", response_class=Response)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,7 +27,7 @@ class RecordingFn:
 
 
 @pytest.fixture()
-def batcher() -> MicroBatcher:
+def batcher() -> Iterator[MicroBatcher]:
     instance = MicroBatcher(max_batch=8, max_wait_ms=2.0, max_queue=64)
     yield instance
     instance.close()

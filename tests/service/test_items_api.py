@@ -36,7 +36,7 @@ def test_item_image_is_the_gallery_file(client: TestClient, gallery: Path) -> No
     assert client.get(f"/items/{item['id']}").json() == item
     response = client.get(item["image_url"])
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-    relative = client.app_state["slot"].current.item(item["id"]).path
+    relative = client.app_state["slot"].current.gallery.item(item["id"]).path
     assert response.content == (gallery / relative).read_bytes()
 
 
@@ -93,6 +93,18 @@ def test_catalog_paths_outside_the_gallery_are_refused(
                 assert response.status_code == 404
                 assert response.json()["detail"].endswith("is not available")
             assert client.get("/items/3/image").status_code == 200
+            query = (
+                gallery_root / client.app_state["slot"].current.gallery.item(3).path
+            ).read_bytes()
+            explained = client.post(
+                "/search",
+                files={"image": ("q.png", query, "image/png")},
+                params={"k": 32, "explain": True},
+            )
+            assert explained.status_code == 200  # unavailable hits come back unexplained
+            hits = {hit["id"]: hit for hit in explained.json()["results"]}
+            assert "correspondences" not in hits[1] and "correspondences" not in hits[2]
+            assert len(hits[3]["correspondences"]) == 5
     finally:
         secret.unlink()
 

@@ -10,7 +10,8 @@ import pytest
 
 from service.batcher import MicroBatcher
 from service.config import Settings
-from service.searcher import ItemNotFoundError, Searcher
+from service.gallery import ItemNotFoundError
+from service.searcher import Searcher
 
 
 @pytest.fixture()
@@ -61,7 +62,7 @@ def test_unknown_items_raise(searcher: Searcher) -> None:
     with pytest.raises(ItemNotFoundError):
         searcher.search_item(12345, k=3)
     with pytest.raises(ItemNotFoundError):
-        searcher.item_path(-1)
+        searcher.gallery.item_path(-1)
 
 
 def test_k_larger_than_the_gallery_returns_every_item(
