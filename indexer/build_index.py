@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from indexer.embedder import decoded_batches, load_backend, model_sha256
+from indexer.embedder import decoded_batches, load_backend
 from indexer.gallery import GalleryDB
 from indexer.publish import publish
 from lodisc.catalog import MANIFEST
+from lodisc.hashing import file_sha256
 from lodisc.index import FaissIndex, IndexFileError
 from lodisc.onnx_encoder import ModelError
 
@@ -54,7 +55,7 @@ def build_index(
     if not gallery.is_dir():
         raise GalleryError(f"gallery folder not found: {gallery}")
     backend = load_backend(Path(model_path), runtime, device)
-    model = model_sha256(Path(model_path))
+    model = file_sha256(Path(model_path))
     out.mkdir(parents=True, exist_ok=True)
     db = GalleryDB(out / DB_NAME)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,21 +12,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lodisc.checkpoint import load_encoder, read_checkpoint
-from lodisc.data import load_rgb
+from lodisc.hashing import file_sha256
+from lodisc.imageio import load_rgb
 from lodisc.onnx_encoder import ModelError, OnnxEncoder
 from lodisc.preprocess import preprocess_image
 from lodisc.runtime import pick_device
 
 logger = logging.getLogger(__name__)
-
-
-def model_sha256(path: Path) -> str:
-    """Hex SHA-256 of the model file (the index's model identity)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Backend:
@@ -64,7 +55,7 @@ class TorchBackend(Backend):
         self.device = pick_device(device)
         self.encoder, _ = load_encoder(path, self.device)
         self.preprocessing = read_checkpoint(path)["preprocessing"]
-        self.checkpoint_sha256 = model_sha256(path)
+        self.checkpoint_sha256 = file_sha256(path)
 
     @torch.no_grad()
     def embed(self, batch: np.ndarray) -> np.ndarray:

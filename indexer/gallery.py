@@ -8,7 +8,6 @@ killed run loses at most the batch in flight and the rerun resumes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
@@ -20,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lodisc.data import IMAGE_EXTENSIONS
+from lodisc.hashing import file_sha256
+from lodisc.imageio import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +68,6 @@ class SyncReport:
     removed: int = 0
     unchanged: int = 0
     unreadable: int = 0
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def list_gallery_files(root: Path) -> list[Path]:

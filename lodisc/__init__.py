@@ -1,19 +1,30 @@
-"""LoDisc fine-grained retrieval: the shared package (encoder, masks, losses, data, checkpoints)."""
+"""LoDisc fine-grained retrieval: the shared package (encoder, masks, losses, data, checkpoints).
 
-from lodisc.checkpoint import load_encoder, save_checkpoint
-from lodisc.config import EncoderConfig, LoDiscConfig, PretrainConfig
-from lodisc.embed import embed_images
-from lodisc.models.encoder import Encoder, build_backbone
-from lodisc.runtime import pick_device
+Re-exports resolve lazily, so ``import lodisc.catalog`` (the service) does not load torch.
+"""
 
-__all__ = [
-    "Encoder",
-    "EncoderConfig",
-    "LoDiscConfig",
-    "PretrainConfig",
-    "build_backbone",
-    "embed_images",
-    "load_encoder",
-    "pick_device",
-    "save_checkpoint",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Encoder": "lodisc.models.encoder",
+    "build_backbone": "lodisc.models.encoder",
+    "EncoderConfig": "lodisc.config",
+    "LoDiscConfig": "lodisc.config",
+    "PretrainConfig": "lodisc.config",
+    "embed_images": "lodisc.embed",
+    "load_encoder": "lodisc.checkpoint",
+    "save_checkpoint": "lodisc.checkpoint",
+    "pick_device": "lodisc.runtime",
+    "FaissIndex": "lodisc.index",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lodisc' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -50,5 +48,7 @@ def atomic_write_text(target: str | Path, text: str) -> None:
 
 def atomic_torch_save(obj: Any, target: str | Path) -> None:
     """``torch.save`` atomically."""
+    import torch  # lazily: serving code uses this module without torch
+
     with atomic_path(target) as tmp:
         torch.save(obj, tmp)

@@ -9,16 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import Dataset
 
-logger = logging.getLogger(__name__)
+from lodisc.imageio import IMAGE_EXTENSIONS, load_rgb
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-)
+logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -44,22 +41,6 @@ def resolve_split(root: str | Path, split: str) -> Path:
         raise DataError(f"not a folder: {root}")
     candidate = root / split
     return candidate if candidate.is_dir() else root
-
-
-def load_rgb(path: str | Path) -> Image.Image:
-    """Decode any PIL-readable image as RGB, honouring EXIF orientation (first frame of animations)."""
-    with Image.open(path) as source:
-        source.seek(0)
-        image: Image.Image = ImageOps.exif_transpose(source)
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            array = np.asarray(image, dtype=np.float32)
-            scale = 255.0 / max(1.0, float(array.max()))
-            image = Image.fromarray((array * scale).astype(np.uint8))
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            image = image.convert("RGBA")
-            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, image)
-        return image.convert("RGB")
 
 
 def _is_readable(path: Path) -> bool:

@@ -105,7 +105,7 @@ class FaissIndex:
 
     def reconstruct(self, item_id: int) -> np.ndarray:
         """The stored vector of one id (exact for flat/HNSW storage)."""
-        return self.index.reconstruct(int(item_id))
+        return np.asarray(self.index.reconstruct(int(item_id)), dtype=np.float32)
 
     def save(self, path: str | Path) -> None:
         """Write atomically."""

@@ -53,6 +53,9 @@ class OnnxEncoder:
         if not self.path.is_file():
             raise ModelError(f"model not found: {self.path}")
         options = ort.SessionOptions()
+        # Spinning intra-op threads burn the cores that request handling and decoding need:
+        # measured on 2 shared cores, batch-1 latency halved without it (bench/serve.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from lodisc.catalog import MANIFEST, PublishedIndex
@@ -13,15 +12,6 @@ VERSION_CHARS = 12  # model_version: this many hex digits of the ONNX file's sha
 
 class IndexMismatchError(ValueError):
     """An index built for another model (sha256, embedding size or preprocessing differ)."""
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_compatible(

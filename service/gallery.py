@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from lodisc.catalog import Item, PublishedIndex
-from lodisc.data import load_rgb
+from lodisc.imageio import load_rgb
 
 logger = logging.getLogger(__name__)
 

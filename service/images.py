@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
-from lodisc.data import load_rgb
+from lodisc.imageio import load_rgb
 
 # Pillow's JPEG opener also returns multi-picture JPEGs (format MPO, from many phone cameras).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")

@@ -19,10 +19,11 @@ import numpy as np
 from PIL import Image
 
 from lodisc.catalog import PublishedIndex, load_published
+from lodisc.hashing import file_sha256
 from lodisc.onnx_encoder import OnnxEncoder
 from lodisc.preprocess import preprocess_image
 from service.batcher import MicroBatcher
-from service.compatibility import VERSION_CHARS, check_compatible, file_sha256
+from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings
 from service.gallery import Gallery, ItemNotFoundError
 from service.images import decode_uploads

@@ -9,7 +9,6 @@ is checked against PyTorch on a probe batch; the last stdout line is JSON with `
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -24,6 +23,7 @@ from torch import nn
 
 from lodisc.atomic import atomic_path
 from lodisc.checkpoint import CheckpointError, load_encoder
+from lodisc.hashing import file_sha256
 from lodisc.models.encoder import Encoder
 from lodisc.transforms import preprocessing_dict
 
@@ -42,15 +42,6 @@ class ExplainingEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.encoder.forward_explain(images)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export(checkpoint: Path, out: Path, opset: int) -> dict[str, float]:

@@ -56,10 +56,15 @@ def _wait(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
 
 
 @pytest.fixture(scope="module")
-def servers(tiny_run: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def servers(
+    tiny_run: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     work = tmp_path_factory.mktemp("e2e")
     model = work / "model.onnx"
-    assert export_onnx.main(["--checkpoint", str(tiny_run / "checkpoint.pt"), "--out", str(model)]) == 0
+    assert (
+        export_onnx.main(["--checkpoint", str(tiny_run / "checkpoint.pt"), "--out", str(model)])
+        == 0
+    )
     build_index(model, tiny_data / "train", work / "index", workers=0)
     api_port, ui_port = _free_port(), _free_port()
     env = {
@@ -71,12 +76,29 @@ def servers(tiny_run: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFa
     }
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "service.main:app", "--port", str(api_port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     ui = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.port", str(ui_port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "ui/app.py",
+            "--server.port",
+            str(ui_port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait(f"http://127.0.0.1:{api_port}/readyz", api)

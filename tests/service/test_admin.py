@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lodisc.catalog import load_published
-from service.compatibility import IndexMismatchError, check_compatible, file_sha256
+from lodisc.hashing import file_sha256
+from service.compatibility import IndexMismatchError, check_compatible
 from service.config import Settings
 from service.main import create_app
 
