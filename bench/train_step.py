@@ -2,7 +2,7 @@
 
 Both variants run on the same ``LoDiscModel``: ``local_weight=1.0`` is LoDisc (teacher attention
 rows, mask, masked teacher pass), ``local_weight=0.0`` is exactly MoCo v3. Steps are interleaved
-(LoDisc, MoCo, LoDisc, ...) after warm-up and the medians are compared, so machine noise hits both.
+(LoDisc, MoCo, MoCo, LoDisc, ...) after warm-up and the medians are compared, so noise hits both.
 
 Arithmetic (forward = 1 unit, backward = 2): MoCo = student 3 + teacher 1 = 4 units per view pair;
 LoDisc adds one masked teacher pass: 1 unit with pixel masking (5 / 4 = 1.25), about 0.3 with token

@@ -15,7 +15,7 @@ def retrieval_metrics(
     embeddings: np.ndarray | torch.Tensor,
     labels: np.ndarray | torch.Tensor | Sequence[int],
     ks: Sequence[int] = DEFAULT_KS,
-    max_elements: int = 1 << 24,
+    max_elements: int = 1 << 22,
 ) -> dict[str, float]:
     """Every item queries all others by cosine similarity.
 
@@ -38,21 +38,31 @@ def retrieval_metrics(
         raise ValueError("retrieval needs at least two items")
     positives = torch.bincount(target)[target] - 1  # (N,) other items of the same class
     valid = positives > 0
+    most = max(1, int(positives.max()))
     rows = max(1, max_elements // count)
     hits = torch.zeros(len(ks), dtype=torch.float64)
     ap_sum = 0.0
-    ranks = torch.arange(1, count, dtype=torch.float32)  # positions 1..N-1
+    order = torch.arange(1, most + 1, dtype=torch.float32)  # j: the j-th relevant item
     for start in range(0, count, rows):
         stop = min(count, start + rows)
+        index = torch.arange(stop - start)
         sim = feats[start:stop] @ feats.T  # (c, N)
-        sim[torch.arange(stop - start), torch.arange(start, stop)] = -torch.inf  # drop self
-        order = sim.sort(dim=1, descending=True, stable=True).indices[:, : count - 1]
-        relevant = target[order] == target[start:stop, None]  # (c, N-1) bool
+        relevant = target[None, :] == target[start:stop, None]
+        relevant[index, index + start] = False  # the query itself is neither
+        # Only the ranks of the relevant items matter: rank_j = j + (irrelevant items above it).
+        rel_sims = sim.masked_fill(~relevant, -torch.inf).topk(most, dim=1).values  # (c, P)
+        others = sim.masked_fill(relevant, -torch.inf)
+        others[index, index + start] = -torch.inf
+        others = others.sort(dim=1).values  # ascending values only: cheaper than an argsort
+        above = count - torch.searchsorted(others, rel_sims, right=True)  # (c, P)
+        ranks = order + above.float()  # (c, P) 1-based positions of the relevant items
+        present = torch.isfinite(rel_sims)
         keep = valid[start:stop]
         for j, k in enumerate(ks):
-            hits[j] += relevant[keep, :k].any(dim=1).sum()
-        precision = relevant.cumsum(dim=1, dtype=torch.float32) / ranks  # (c, N-1)
-        ap = (precision * relevant).sum(dim=1) / positives[start:stop].clamp_min(1)
+            hits[j] += (ranks[keep, 0] <= k).sum()
+        ap = torch.where(present, order / ranks, 0.0).sum(dim=1) / positives[start:stop].clamp_min(
+            1
+        )
         ap_sum += float(ap[keep].sum())
     n_valid = int(valid.sum())
     result = {f"recall@{k}": float(hits[j]) / max(1, n_valid) for j, k in enumerate(ks)}
