@@ -84,3 +84,11 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], source: str | 
         raise CheckpointError(
             f"{source} does not fit this model (another architecture or size?): {' '.join(first)}"
         ) from err
+
+
+def save_release(source: str | Path, target: str | Path) -> None:
+    """Copy a training checkpoint without optimiser, teacher or RNG state (for shipping a model)."""
+    payload = read_checkpoint(source)
+    keep = ("encoder", "progress", "pretrain_config")
+    state = {key: payload[key] for key in keep if key in payload}
+    save_checkpoint(target, state, encoder_config_from_dict(payload["encoder_config"]))

@@ -41,3 +41,23 @@ def test_truncated_checkpoint_is_refused(tmp_path: Path, tiny_encoder_cfg: Encod
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="ckpt.pt"):
         load_encoder(path)
+
+
+def test_release_copy_keeps_only_the_encoder(
+    tmp_path: Path, tiny_encoder_cfg: EncoderConfig
+) -> None:
+    from lodisc.checkpoint import save_release
+
+    encoder = Encoder(tiny_encoder_cfg).eval()
+    full = tmp_path / "full.pt"
+    state = {
+        "encoder": encoder.state_dict(),
+        "optimizer": {"state": {}},
+        "model": encoder.state_dict(),
+    }
+    save_checkpoint(full, state, tiny_encoder_cfg)
+    save_release(full, tmp_path / "release.pt")
+    payload = read_checkpoint(tmp_path / "release.pt")
+    assert "optimizer" not in payload and "model" not in payload
+    images = torch.randn(2, 3, 32, 32)
+    assert torch.equal(load_encoder(tmp_path / "release.pt")[0](images), encoder(images))
