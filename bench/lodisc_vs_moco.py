@@ -52,6 +52,8 @@ def run_one(data: Path, out: Path, method: str, seed: int, args: argparse.Namesp
     flags = ["--data", str(data), "--out", str(out), "--config", args.config, "--seed", str(seed)]
     if args.epochs is not None:
         flags += ["--epochs", str(args.epochs)]
+    if args.max_steps:
+        flags += ["--max-steps", str(args.max_steps)]
     flags += METHODS[method]
     if (out / "checkpoint.pt").is_file():
         flags.append("--resume")
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         "--config", default=str(REPO / "training" / "configs" / "synthetic_easy_cpu.yaml")
     )
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
+    parser.add_argument(
+        "--max-steps", type=int, default=0, help="stop each run after this many steps"
+    )
     parser.add_argument("--size", type=int, default=64, help="synthetic image size")
     parser.add_argument("--work", default=str(REPO / "runs" / "lodisc_vs_moco"))
     args = parser.parse_args(argv)
@@ -124,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     record(
         "lodisc_vs_moco",
         f"Seeds {args.seeds}, config `{Path(args.config).name}`"
-        f"{'' if args.epochs is None else f', epochs {args.epochs}'}; final-epoch figures.\n\n{table}",
+        f"{'' if args.epochs is None else f', epochs {args.epochs}'}"
+        f"{f', stopped after {args.max_steps} steps' if args.max_steps else ''}; figures of the last "
+        f"checkpoint (not the best epoch).\n\n{table}",
     )
     print(json.dumps(summary))
     return 0
