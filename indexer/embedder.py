@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -21,18 +21,17 @@ from lodisc.runtime import pick_device
 logger = logging.getLogger(__name__)
 
 
-class Backend:
+class Backend(Protocol):
     """Maps a (B, 3, S, S) float32 batch to (B, D) embeddings."""
 
     preprocessing: dict[str, Any]
     checkpoint_sha256: str
     name: str
 
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - interface
+    def embed(self, batch: np.ndarray) -> np.ndarray: ...
 
 
-class OnnxBackend(Backend):
+class OnnxBackend:
     """ONNX Runtime (CUDA execution provider when present)."""
 
     name = "onnxruntime"
@@ -46,7 +45,7 @@ class OnnxBackend(Backend):
         return self.encoder.run(batch).embedding
 
 
-class TorchBackend(Backend):
+class TorchBackend:
     """The PyTorch encoder of a checkpoint (bf16 autocast on CUDA)."""
 
     name = "pytorch"
