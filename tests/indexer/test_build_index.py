@@ -120,7 +120,7 @@ def test_kill_mid_run_keeps_old_index_and_resumes(
         with sqlite3.connect(db, timeout=5) as con:
             if con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] > 40:
                 break
-        time.sleep(0.05)
+        time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
     survivor = load_published(out)  # the previous index still loads and serves
