@@ -13,8 +13,10 @@ import argparse
 import hashlib
 import json
 import logging
+import sqlite3
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.embedder import decoded_batches, load_backend
-from indexer.gallery import GalleryDB
-from indexer.publish import publish
+from indexer.gallery import GalleryDB, GalleryDBError, database_error
+from indexer.publish import publish, remove_stale
 from lodisc.catalog import MANIFEST
+from lodisc.checkpoint import CheckpointError
 from lodisc.hashing import file_sha256
 from lodisc.index import FaissIndex, IndexFileError
 from lodisc.onnx_encoder import ModelError
@@ -57,34 +60,16 @@ def build_index(
     backend = load_backend(Path(model_path), runtime, device)
     model = file_sha256(Path(model_path))
     out.mkdir(parents=True, exist_ok=True)
-    db = GalleryDB(out / DB_NAME)
+    db_path = out / DB_NAME
     try:
-        report = db.scan(gallery)
-        todo = db.missing_embeddings(model)
-        failed = _embed(db, backend, model, gallery, todo, batch_size, workers, progress)
-        ids, vectors = db.embedded_items(model, _dim(db, model, backend))
-        if len(ids) == 0:
-            raise GalleryError(f"no readable images in {gallery}")
-        manifest = {
-            "model_sha256": model,
-            "checkpoint_sha256": backend.checkpoint_sha256,
-            "dim": int(vectors.shape[1]),
-            "preprocessing": backend.preprocessing,
-            "metric": "cosine (inner product of L2-normalised vectors)",
-            "item_count": int(len(ids)),
-            "gallery_root": str(gallery),
-            "content_fingerprint": _fingerprint(ids, db, model, index_kind),
-        }
-        current = _read_current(out)
-        if current and current.get("content_fingerprint") == manifest["content_fingerprint"]:
-            published, rebuilt = current, False
-        else:
-            index = FaissIndex.build(vectors, ids, index_kind)
-            manifest["index_type"] = index.factory
-            published, rebuilt = publish(out, out / DB_NAME, index, manifest, model), True
-        db.prune_embeddings(model)
-    finally:
-        db.close()
+        with closing(GalleryDB(db_path)) as db:
+            report = db.scan(gallery)
+            todo = db.missing_embeddings(model)
+            failed = _embed(db, backend, model, gallery, todo, batch_size, workers, progress)
+            published, rebuilt = _publish_if_changed(db, backend, model, gallery, out, index_kind)
+            db.prune_embeddings(model)
+    except sqlite3.Error as err:
+        raise database_error(db_path, err) from err
     return {
         "items": published["item_count"],
         "added": report.added,
@@ -98,6 +83,32 @@ def build_index(
         "runtime": backend.name,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _publish_if_changed(
+    db: GalleryDB, backend: Any, model: str, gallery: Path, out: Path, index_kind: str
+) -> tuple[dict[str, Any], bool]:
+    """Publish the embedded items unless the current generation already holds exactly them."""
+    ids, vectors = db.embedded_items(model, _dim(db, model, backend))
+    if len(ids) == 0:
+        raise GalleryError(f"no readable images in {gallery}")
+    manifest = {
+        "model_sha256": model,
+        "checkpoint_sha256": backend.checkpoint_sha256,
+        "dim": int(vectors.shape[1]),
+        "preprocessing": backend.preprocessing,
+        "metric": "cosine (inner product of L2-normalised vectors)",
+        "item_count": int(len(ids)),
+        "gallery_root": str(gallery),
+        "content_fingerprint": _fingerprint(ids, db, model, index_kind),
+    }
+    current = _read_current(out)
+    if current and current.get("content_fingerprint") == manifest["content_fingerprint"]:
+        remove_stale(out)  # what a run killed while publishing left behind
+        return current, False
+    index = FaissIndex.build(vectors, ids, index_kind)
+    manifest["index_type"] = index.factory
+    return publish(out, out / DB_NAME, index, manifest, model), True
 
 
 def _embed(
@@ -191,7 +202,14 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
             runtime=args.runtime,
         )
-    except (GalleryError, ModelError, IndexFileError, OSError) as err:
+    except (
+        GalleryError,
+        GalleryDBError,
+        ModelError,
+        CheckpointError,
+        IndexFileError,
+        OSError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(

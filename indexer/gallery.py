@@ -8,6 +8,7 @@ killed run loses at most the batch in flight and the rerun resumes.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -44,6 +45,36 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (sha256, model)
 );
 """
+
+
+class GalleryDBError(ValueError):
+    """``gallery.sqlite`` cannot be used (corrupt, not a database), naming the file."""
+
+
+def is_disk_full(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed for want of space.
+
+    A full disk shows as SQLITE_FULL when a write fails, or as SQLITE_IOERR_SHMSIZE when the WAL
+    index (``-shm``) cannot grow (measured on a full tmpfs: "disk I/O error").
+    """
+    return getattr(err, "sqlite_errorname", "") in ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE")
+
+
+def database_error(path: Path, err: sqlite3.Error) -> OSError | GalleryDBError:
+    """A clear error for a failed operation on the database ``path``.
+
+    A full disk (``SQLITE_FULL``) becomes ``OSError(ENOSPC)`` naming the file; anything else a
+    :class:`GalleryDBError`, which for a damaged file says what deleting it would cost.
+    """
+    name = getattr(err, "sqlite_errorname", "")
+    if is_disk_full(err):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+        return GalleryDBError(
+            f"cannot use {path}: {err}. Restore it from a backup, or delete it to index from "
+            "scratch (new item ids, every image embedded again); the published index is unchanged"
+        )
+    return GalleryDBError(f"cannot use {path}: {err}")
 
 
 @dataclass(frozen=True)

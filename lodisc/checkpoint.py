@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lodisc.atomic import atomic_torch_save
+from lodisc.atomic import atomic_write
 from lodisc.config import EncoderConfig, encoder_config_from_dict, to_plain
 from lodisc.models.encoder import Encoder
 from lodisc.transforms import preprocessing_dict
@@ -18,10 +18,11 @@ from lodisc.transforms import preprocessing_dict
 logger = logging.getLogger(__name__)
 
 FORMAT = "lodisc-checkpoint-v1"
+ZIP_ERROR = "PytorchStreamReader failed"  # torch.load's message for a damaged zip container
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or does not fit the model, naming the file."""
+    """A checkpoint that cannot be read, written or fitted to the model, naming the file."""
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -36,14 +37,35 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any], encoder_cfg: EncoderConfig) -> None:
-    """Write ``state`` plus the format tag, encoder config and preprocessing, atomically."""
+    """Write ``state`` plus the format tag, encoder config and preprocessing, atomically.
+
+    Raises:
+        CheckpointError: the write failed (e.g. no space left); ``path`` is left as it was.
+    """
     payload = {
         "format": FORMAT,
         "encoder_config": to_plain(dataclasses.asdict(encoder_cfg)),
         "preprocessing": preprocessing_dict(encoder_cfg),
         **state,
     }
-    atomic_torch_save(payload, path)
+    try:
+        # Through a Python file object, so a failed write raises an OSError with its errno, which
+        # torch's "unexpected pos" RuntimeError carries as its context (given a path, it is lost).
+        atomic_write(path, lambda handle: torch.save(payload, handle))
+    except (OSError, RuntimeError) as err:
+        cause = _os_error_in(err)
+        reason = cause.strerror if cause is not None and cause.strerror else str(err)
+        raise CheckpointError(
+            f"cannot write checkpoint {path}: {reason} (any previous checkpoint is unchanged)"
+        ) from err
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The first OSError in an exception's cause/context chain."""
+    current: BaseException | None = err
+    while current is not None and not isinstance(current, OSError):
+        current = current.__cause__ or current.__context__
+    return current
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -58,7 +80,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle/zip errors of many kinds
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
+        reason = str(err)
+        if ZIP_ERROR in reason:  # a cut or damaged file; torch appends a paragraph of advice
+            reason = f"truncated or corrupt file ({reason.split('. ', 1)[0]})"
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a LoDisc checkpoint (missing format tag {FORMAT})")
     return payload

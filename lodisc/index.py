@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from pathlib import Path
 
 import faiss
@@ -15,6 +17,8 @@ logger = logging.getLogger(__name__)
 FLAT_MAX = 50_000  # exact search up to here (NOTES.md: 12.8 ms/query at 100k on one thread)
 IVF_MIN = 2_000_000  # IVF-PQ with a full-vector refine beyond this; HNSW in between
 HNSW_EF_SEARCH = 128
+# FAISS reports a failed write as a RuntimeError quoting strerror(errno); these are recognised.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO)
 # Graph quality: at FAISS's default 40 about 2.5% of queries stay stuck (recall@10 plateaus at 0.99
 # at 100k and 0.98 at 1M whatever efSearch); 80 gives 0.9995 at efSearch 128 (bench/index.py).
 HNSW_EF_CONSTRUCTION = 80
@@ -115,9 +119,17 @@ class FaissIndex:
         return np.asarray(self.index.reconstruct(int(item_id)), dtype=np.float32)
 
     def save(self, path: str | Path) -> None:
-        """Write atomically."""
-        with atomic_path(path) as tmp:
-            faiss.write_index(self.index, str(tmp))
+        """Write atomically; on failure ``path`` is left as it was and no temporary file remains.
+
+        Raises:
+            OSError: the write failed (e.g. ``ENOSPC``: no space left), naming ``path``.
+        """
+        path = Path(path)
+        try:
+            with atomic_path(path) as tmp:
+                faiss.write_index(self.index, str(tmp))
+        except RuntimeError as err:
+            raise _write_error(path, err) from err
 
     @classmethod
     def load(cls, path: str | Path, factory: str = "") -> FaissIndex:
@@ -128,8 +140,21 @@ class FaissIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as err:
-            raise IndexFileError(f"cannot read index {path}: {str(err).splitlines()[0]}") from err
+            # FAISS prefixes the reason with the C++ function and source line: keep the reason.
+            reason = str(err).splitlines()[0].rsplit("Error: ", 1)[-1]
+            raise IndexFileError(
+                f"cannot read index {path} (truncated or corrupt?): {reason}"
+            ) from err
         return cls(index, factory)
+
+
+def _write_error(path: Path, err: RuntimeError) -> OSError:
+    """The OSError behind a FAISS write failure (EIO when its message names no known cause)."""
+    text = str(err)
+    code = next((c for c in WRITE_ERRNOS if os.strerror(c) in text), None)
+    if code is None:
+        return OSError(errno.EIO, f"cannot write index: {text.splitlines()[0][:200]}", str(path))
+    return OSError(code, os.strerror(code), str(path))
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:

@@ -128,7 +128,16 @@ def prepare_out(cfg: PretrainConfig) -> Path:
         raise CheckpointError(
             f"{checkpoint} exists: pass --resume to continue or choose another --out"
         )
+    remove_stale_temp_files(out)
     return out
+
+
+def remove_stale_temp_files(out: Path) -> None:
+    """Delete the temporary files of atomic writes a killed run left behind (never the targets)."""
+    for name in (CHECKPOINT_NAME, METRICS_NAME, "config.yaml"):
+        for stale in out.glob(f".{name}.*.tmp"):
+            logger.info("removing %s left by an interrupted run", stale)
+            stale.unlink(missing_ok=True)
 
 
 def truncate_metrics(out: Path, step: int) -> None:
@@ -166,14 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    args = parse_args(argv)
     try:
-        args = parse_args(argv)
         cfg = resolve_config(args)
         init_distributed(cfg.device)
         main_rank = is_main()
         checkpoint = run(cfg)
     except (DataError, CheckpointError, NonFiniteLossError, TypeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a write to metrics.jsonl on a full disk names no file: name OUT
+        where = err.filename or args.out or "the output folder"
+        print(f"error: {err.strerror or err}: {where}", file=sys.stderr)
         return 2
     finally:
         shutdown_distributed()
