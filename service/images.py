@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from PIL import Image, UnidentifiedImageError
 
 from lodisc.imageio import load_rgb
+from lodisc.preprocess import resized_size
 
 # Pillow's JPEG opener also returns multi-picture JPEGs (format MPO, from many phone cameras).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
@@ -33,7 +34,9 @@ def set_pixel_guard(max_pixels: int | None) -> int | None:
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
-    """Refuse images over ``max_pixels`` (HTTP 413) from their header size alone."""
+    """Refuse images with no pixels (400) or over ``max_pixels`` (413) from their header alone."""
+    if width < 1 or height < 1:
+        raise ImageInputError(f"image is {width}x{height}: it has no pixels")
     if width * height > max_pixels:
         raise ImageInputError(
             f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
@@ -41,7 +44,22 @@ def check_size(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+def check_resized_size(width: int, height: int, short_side: int, max_pixels: int) -> None:
+    """Refuse images whose resize to ``short_side`` would exceed ``max_pixels`` (HTTP 413).
+
+    Preprocessing resizes the shorter side before it crops, so a thin strip (1 x 30M pixels,
+    a few KB as PNG) would become 32 x 960M pixels: tens of GB for one request.
+    """
+    new_width, new_height = resized_size(width, height, short_side)
+    if new_width * new_height > max_pixels:
+        raise ImageInputError(
+            f"image is {width}x{height}: resized to a shorter side of {short_side} px it would be "
+            f"{new_width}x{new_height} pixels, over the limit of {max_pixels}",
+            413,
+        )
+
+
+def decode_image(data: bytes, max_pixels: int, short_side: int | None = None) -> Image.Image:
     """Decode upload bytes to RGB (EXIF orientation applied, first frame of animations).
 
     The header is parsed first and the pixel count checked before any pixel is decoded, so a
@@ -50,7 +68,8 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
 
     Args:
         data: the uploaded file's bytes.
-        max_pixels: largest accepted ``width * height``.
+        max_pixels: largest accepted ``width * height``, before and after preprocessing's resize.
+        short_side: the side preprocessing resizes the shorter side to (no resize check if None).
 
     Returns:
         The decoded RGB image.
@@ -65,6 +84,8 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         with Image.open(io.BytesIO(data), formats=FORMATS) as probe:
             image_format = str(probe.format)
             check_size(probe.width, probe.height, max_pixels)
+            if short_side is not None:
+                check_resized_size(probe.width, probe.height, short_side, max_pixels)
         # load_rgb's Image.open takes file objects too; its annotation says paths only.
         image = load_rgb(io.BytesIO(data))  # type: ignore[arg-type]
     except ImageInputError:
@@ -77,15 +98,19 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageInputError(f"cannot decode the {image_format} image: {err}") from err
     check_size(image.width, image.height, max_pixels)  # e.g. a TIFF frame larger than its header
+    if short_side is not None:
+        check_resized_size(image.width, image.height, short_side, max_pixels)
     return image
 
 
-def decode_uploads(uploads: Sequence[bytes], max_pixels: int) -> list[Image.Image]:
+def decode_uploads(
+    uploads: Sequence[bytes], max_pixels: int, short_side: int | None = None
+) -> list[Image.Image]:
     """Decode several uploads; an error names the failing one (``images[i]``) when there are many."""
     images = []
     for position, data in enumerate(uploads):
         try:
-            images.append(decode_image(data, max_pixels))
+            images.append(decode_image(data, max_pixels, short_side))
         except ImageInputError as err:
             if len(uploads) == 1:
                 raise

@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         resolved = settings or load_settings()
         state = await run_in_threadpool(start_service, resolved, metrics)
+        document_limits(app, resolved)
         # Endpoints hold a worker thread while their images wait in the queue: allow enough
         # threads to fill it, so a full queue answers 429 rather than stalling in the pool.
         limiter = anyio.to_thread.current_default_thread_limiter()
@@ -103,6 +104,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (search, items, health, admin):
         app.include_router(module.router)
     return app
+
+
+def document_limits(app: FastAPI, settings: Settings) -> None:
+    """Write the limits known only at startup (``max_k``, ``max_images``) into the OpenAPI schema.
+
+    FastAPI builds the schema once and caches it in ``app.openapi_schema``; this builds it afresh
+    for these settings and edits the cached copy, so clients and fuzzers see the real bounds.
+    """
+    app.openapi_schema = None
+    schema = app.openapi()
+    for path in schema["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and parameter["name"] == "k":
+                    parameter["schema"]["maximum"] = settings.max_k
+    batch = schema["paths"]["/search/batch"]["post"]["requestBody"]["content"]
+    body_ref = batch["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    schema["components"]["schemas"][body_ref]["properties"]["images"]["maxItems"] = (
+        settings.max_images
+    )
 
 
 def add_exception_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:

@@ -3,8 +3,60 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+ERROR_DESCRIPTIONS = {
+    400: "the upload is not a usable image (empty, not an image, truncated) or not a form",
+    401: "the X-API-Key header is missing",
+    403: "wrong API key, or admin is disabled (LODISC_API_KEY unset)",
+    404: "no such item, or its image is not available",
+    409: "the index was not built with this model",
+    413: "the body, a file, or an image's pixels (as sent or once resized) are over a limit",
+    422: "invalid parameters (FastAPI's list), or one message from a check made at run time",
+    429: "the encoder queue is full: retry after Retry-After seconds",
+    503: "model and index are not loaded, or the encoder queue timed out or shut down",
+}
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer: what is wrong, fit to show to a person."""
+
+    detail: str
+
+
+class ValidationProblem(BaseModel):
+    """One invalid parameter, as FastAPI reports it."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    """422: FastAPI's list of invalid parameters, or one message (``k`` over ``max_k``...)."""
+
+    detail: list[ValidationProblem] | str
+
+
+def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a route's error statuses, with their JSON body models.
+
+    Args:
+        statuses: the HTTP statuses the route can answer with besides 200.
+        descriptions: route-specific wording by status (``s409="..."``) replacing the default.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description = descriptions.get(f"s{status}", ERROR_DESCRIPTIONS[status])
+        entry: dict[str, Any] = {"description": description}
+        entry["model"] = ValidationErrorOut if status == 422 else ErrorOut
+        if status == 429:
+            seconds = {"description": "seconds to wait", "schema": {"type": "integer"}}
+            entry["headers"] = {"Retry-After": seconds}
+        responses[status] = entry
+    return responses
 
 
 class CorrespondenceOut(BaseModel):

@@ -128,7 +128,8 @@ class Searcher:
         timings = dict.fromkeys(("decode", "embed", "search", "explain"), 0.0)
         with self.batcher.admit(len(uploads)) as admission:
             start = time.perf_counter()
-            images = decode_uploads(uploads, self.settings.max_pixels)
+            short_side = int(self.encoder.preprocessing["resize"])
+            images = decode_uploads(uploads, self.settings.max_pixels, short_side)
             arrays = [preprocess_image(image, self.encoder.preprocessing) for image in images]
             timings["decode"] = _ms_since(start)
             start = time.perf_counter()

@@ -10,18 +10,26 @@ from lodisc.index import IndexFileError
 from lodisc.onnx_encoder import ModelError
 from service.compatibility import IndexMismatchError
 from service.deps import AdminDep, BatcherDep, SettingsDep, SlotDep
-from service.schemas import ReloadRequest, ReloadResponse
+from service.schemas import ReloadRequest, ReloadResponse, error_responses
 from service.slot import reload_searcher
+
+NAME_CHARS = 200  # of a refused path, echoed in the error message
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 
 
 @router.post(
     "/reload",
-    responses={
-        409: {"description": "the index does not match the model"},
-        422: {"description": "a file is missing or unreadable"},
-    },
+    responses=error_responses(
+        400,
+        401,
+        403,
+        409,
+        422,
+        s400="the body is not JSON",
+        s409="the index does not match the model",
+        s422="a file is missing or unreadable, or the body is invalid",
+    ),
 )
 def reload(
     slot: SlotDep,
@@ -40,4 +48,7 @@ def reload(
         raise HTTPException(409, str(err)) from err
     except (ModelError, IndexFileError) as err:
         raise HTTPException(422, str(err)) from err
+    except OSError as err:  # a path the OS refuses to look up (too long, a loop of links...)
+        name = str(err.filename or "a path")[:NAME_CHARS]
+        raise HTTPException(422, f"cannot read {name}: {err.strerror}") from err
     return ReloadResponse(status="reloaded", **searcher.describe())

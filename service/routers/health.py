@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import BatcherDep, MetricsDep, SlotDep
-from service.schemas import Health, Ready
+from service.schemas import Health, Ready, error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +18,7 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", responses={503: {"description": "model or index not loaded"}})
+@router.get("/readyz", responses=error_responses(503, s503="model or index not loaded"))
 def readyz(slot: SlotDep, batcher: BatcherDep) -> Ready:
     """Model and index are loaded and the encoder queue runs (503 otherwise)."""
     searcher = slot.current
@@ -27,7 +27,10 @@ def readyz(slot: SlotDep, batcher: BatcherDep) -> Ready:
     return Ready(status="ready", **searcher.describe())
 
 
-@router.get("/metrics", response_class=Response)
+PROMETHEUS_TEXT = {"content": {"text/plain": {}}, "description": "Prometheus text format"}
+
+
+@router.get("/metrics", response_class=Response, responses={200: PROMETHEUS_TEXT})
 def metrics(service_metrics: MetricsDep) -> Response:
     """Prometheus text format."""
     return Response(service_metrics.render(), media_type=CONTENT_TYPE_LATEST)

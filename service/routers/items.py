@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from service.deps import MetricsDep, SearcherDep, SettingsDep
 from service.responses import to_item, to_search_response
 from service.routers.search import ExplainParam, InlineParam, KParam, check_k
-from service.schemas import ItemOut, ItemPage, LabelCount, SearchResponse
+from service.schemas import ItemOut, ItemPage, LabelCount, SearchResponse, error_responses
 
 router = APIRouter(prefix="/items", tags=["items"])
 
 MAX_PAGE = 200
+# Ids and offsets go to SQLite and FAISS as 64-bit integers; a larger one would overflow there.
+MAX_INT64 = 2**63 - 1
+
+ITEM_ERRORS = error_responses(404, 422, 503)
+# Gallery files keep their format; FileResponse names it from the file's extension.
+IMAGE_CONTENT = {"content": {"image/*": {}}, "description": "the image file"}
+PNG_CONTENT = {"content": {"image/png": {}}, "description": "PNG"}
+
+ItemId = Annotated[int, Path(ge=0, le=MAX_INT64, description="a gallery item's id")]
 
 
-@router.get("")
+@router.get("", responses=error_responses(422, 503))
 def list_items(
     request: Request,
     searcher: SearcherDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     label: Annotated[str | None, Query(description="only items of this label")] = None,
 ) -> ItemPage:
@@ -38,27 +47,31 @@ def list_items(
     )
 
 
-@router.get("/{item_id}")
-def get_item(item_id: int, request: Request, searcher: SearcherDep) -> ItemOut:
+@router.get("/{item_id}", responses=ITEM_ERRORS)
+def get_item(item_id: ItemId, request: Request, searcher: SearcherDep) -> ItemOut:
     """One item."""
     return to_item(request.scope.get("root_path", ""), searcher.gallery.item(item_id))
 
 
-@router.get("/{item_id}/image", response_class=FileResponse)
-def get_item_image(item_id: int, searcher: SearcherDep) -> FileResponse:
+@router.get(
+    "/{item_id}/image", response_class=FileResponse, responses={200: IMAGE_CONTENT, **ITEM_ERRORS}
+)
+def get_item_image(item_id: ItemId, searcher: SearcherDep) -> FileResponse:
     """The item's image file, served from inside the indexed gallery only."""
     return FileResponse(searcher.gallery.item_path(item_id))
 
 
-@router.get("/{item_id}/overlay", response_class=Response)
-def get_item_overlay(item_id: int, searcher: SearcherDep) -> Response:
+@router.get(
+    "/{item_id}/overlay", response_class=Response, responses={200: PNG_CONTENT, **ITEM_ERRORS}
+)
+def get_item_overlay(item_id: ItemId, searcher: SearcherDep) -> Response:
     """The item's pivotal-region heatmap blended on its image, as PNG."""
     return Response(searcher.item_overlay_png(item_id), media_type="image/png")
 
 
-@router.get("/{item_id}/similar", response_model_exclude_none=True)
+@router.get("/{item_id}/similar", response_model_exclude_none=True, responses=ITEM_ERRORS)
 def similar_items(
-    item_id: int,
+    item_id: ItemId,
     request: Request,
     searcher: SearcherDep,
     settings: SettingsDep,

@@ -12,11 +12,12 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 
 from service.deps import MetricsDep, SearcherDep, SettingsDep
 from service.responses import to_batch_response, to_search_response
-from service.schemas import BatchSearchResponse, SearchResponse
+from service.schemas import BatchSearchResponse, SearchResponse, error_responses
 
 router = APIRouter(tags=["search"])
 
-KParam = Annotated[int, Query(description="number of results, 1 to LODISC_MAX_K")]
+# The maximum is LODISC_MAX_K, known only at startup: the lifespan writes it into the schema.
+KParam = Annotated[int, Query(ge=1, description="number of results, 1 to LODISC_MAX_K")]
 ExplainParam = Annotated[
     bool, Query(description="add overlays and patch correspondences (costs encoder calls)")
 ]
@@ -39,7 +40,10 @@ def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
-@router.post("/search", response_model_exclude_none=True)
+UPLOAD_ERRORS = error_responses(400, 413, 422, 429, 503)
+
+
+@router.post("/search", response_model_exclude_none=True, responses=UPLOAD_ERRORS)
 def search(
     image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, TIFF or GIF")],
     request: Request,
@@ -58,9 +62,11 @@ def search(
     return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
 
 
-@router.post("/search/batch", response_model_exclude_none=True)
+@router.post("/search/batch", response_model_exclude_none=True, responses=UPLOAD_ERRORS)
 def search_batch(
-    images: Annotated[list[UploadFile], File(description="several images, one field each")],
+    images: Annotated[
+        list[UploadFile], File(min_length=1, description="several images, one field each")
+    ],
     request: Request,
     searcher: SearcherDep,
     settings: SettingsDep,
