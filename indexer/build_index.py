@@ -31,6 +31,7 @@ from lodisc.checkpoint import CheckpointError
 from lodisc.hashing import file_sha256
 from lodisc.index import FaissIndex, IndexFileError
 from lodisc.onnx_encoder import ModelError
+from lodisc.runtime import DeviceError
 
 logger = logging.getLogger("indexer.build_index")
 
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         ModelError,
         CheckpointError,
         IndexFileError,
+        DeviceError,
         OSError,
     ) as err:
         print(f"error: {err}", file=sys.stderr)

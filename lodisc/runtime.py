@@ -12,19 +12,31 @@ import torch.distributed as dist
 logger = logging.getLogger(__name__)
 
 
+class DeviceError(ValueError):
+    """A device that does not exist or is not usable on this machine."""
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """Resolve ``auto``/``cpu``/``cuda``/``cuda:N`` once; callers pass the result down.
 
     Under torchrun, ``auto`` and ``cuda`` map to the local rank's GPU.
+
+    Raises:
+        DeviceError: an unknown device name, or CUDA asked for where it is not available.
     """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+            raise DeviceError(f"device {name!r} requested but CUDA is not available")
         if name == "cuda" and is_distributed():
             name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise DeviceError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from err
+    if device.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device {name!r} is not supported (use auto, cpu, cuda or cuda:N)")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device

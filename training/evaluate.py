@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def evaluate(args: argparse.Namespace) -> dict[str, float]:
     """Embed, then compute the metrics; returns the JSON-ready result."""
+    if args.probe_epochs < 1:
+        raise ValueError(f"--probe-epochs must be at least 1, got {args.probe_epochs}")
     device = pick_device(args.device)
     encoder, cfg = load_encoder(args.checkpoint, device)
     if args.feature:

@@ -57,6 +57,7 @@ def make_data(case: str, tiny_data: Path, root: Path) -> Path:
         ("good", ["--batch-size", "0"], "batch_size should be a positive integer"),
         ("good", ["--num-workers", "-1"], "num_workers"),
         ("missing_checkpoint", [], "checkpoint not found"),
+        ("good", ["--linear-probe", "--probe-epochs", "0"], "--probe-epochs must be at least 1"),
     ],
 )
 def test_evaluate_bad_input_is_a_clear_error(
@@ -80,11 +81,6 @@ def test_evaluate_bad_input_is_a_clear_error(
     assert message in err and "Traceback" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="lodisc.runtime.pick_device raises RuntimeError, which the CLIs do not catch (reported)",
-)
 @pytest.mark.parametrize(
     "device",
     [
@@ -96,7 +92,9 @@ def test_evaluate_bad_input_is_a_clear_error(
     ],
 )
 def test_evaluate_unusable_device_is_a_clear_error(
-    device: str, random_checkpoint: Path, tiny_data: Path
+    device: str, random_checkpoint: Path, tiny_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["--checkpoint", str(random_checkpoint), "--data", str(tiny_data), "--device", device]
     assert evaluate.main([*argv, "--num-workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{device!r}" in err and "Traceback" not in err

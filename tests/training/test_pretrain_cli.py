@@ -98,6 +98,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
         ("bad_yaml_key", "unknown"),
         ("other_arch_init", "does not fit"),
         ("exists", "--resume"),
+        ("bad_device", "unknown device 'tpu9'"),
     ],
 )
 def test_bad_input_is_a_clear_error(
@@ -128,6 +129,8 @@ def test_bad_input_is_a_clear_error(
         extra += ["--init", str(weights)]
     elif case == "exists":
         out = tiny_run
+    elif case == "bad_device":
+        extra += ["--device", "tpu9"]
     code = pretrain.main(["--data", data, "--out", str(out), *extra, "--batch-size", "8"])
     assert code == 2
     assert message in capsys.readouterr().err
