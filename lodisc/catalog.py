@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,49 +41,57 @@ class Item:
 
 
 class Catalog:
-    """Read-only item metadata of one generation (one connection per thread is opened lazily)."""
+    """Read-only item metadata of one generation.
+
+    One connection is opened up front and shared under a lock: the file stays readable through it
+    even after a later publish deletes this generation's folder (requests still in flight on an old
+    searcher keep working).
+    """
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise IndexFileError(f"catalog not found: {path}")
         self.path = path
+        self._lock = threading.Lock()
+        uri = f"file:{path}?mode=ro&immutable=1"
         try:
-            with self._connect() as db:
-                self.count = int(db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self.count = int(self._query("SELECT COUNT(*) FROM items", [])[0][0])
         except sqlite3.DatabaseError as err:
             raise IndexFileError(f"cannot read catalog {path}: {err}") from err
 
-    def _connect(self) -> sqlite3.Connection:
-        uri = f"file:{self.path}?mode=ro&immutable=1"
-        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+    def _query(self, sql: str, params: list) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Close the connection (also done when the catalog is garbage-collected)."""
+        self._db.close()
 
     def get(self, item_ids: list[int]) -> dict[int, Item]:
         """Items by id (unknown ids are absent from the result)."""
         if not item_ids:
             return {}
         marks = ",".join("?" * len(item_ids))
-        with self._connect() as db:
-            rows = db.execute(
-                f"SELECT {','.join(ITEM_COLUMNS)} FROM items WHERE id IN ({marks})", item_ids
-            )
-            return {row[0]: Item(*row) for row in rows}
+        rows = self._query(
+            f"SELECT {','.join(ITEM_COLUMNS)} FROM items WHERE id IN ({marks})", list(item_ids)
+        )
+        return {row[0]: Item(*row) for row in rows}
 
     def page(self, offset: int, limit: int, label: str | None = None) -> tuple[list[Item], int]:
         """A page of items in id order, optionally of one label, and the total matching."""
         where, params = ("WHERE label = ?", [label]) if label else ("", [])
-        with self._connect() as db:
-            total = int(db.execute(f"SELECT COUNT(*) FROM items {where}", params).fetchone()[0])
-            rows = db.execute(
-                f"SELECT {','.join(ITEM_COLUMNS)} FROM items {where} ORDER BY id LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            )
-            return [Item(*row) for row in rows], total
+        total = int(self._query(f"SELECT COUNT(*) FROM items {where}", params)[0][0])
+        rows = self._query(
+            f"SELECT {','.join(ITEM_COLUMNS)} FROM items {where} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [Item(*row) for row in rows], total
 
     def labels(self) -> list[tuple[str, int]]:
         """Labels with their item counts."""
-        with self._connect() as db:
-            rows = db.execute("SELECT label, COUNT(*) FROM items GROUP BY label ORDER BY label")
-            return [(str(label), int(n)) for label, n in rows]
+        rows = self._query("SELECT label, COUNT(*) FROM items GROUP BY label ORDER BY label", [])
+        return [(str(label), int(n)) for label, n in rows]
 
 
 @dataclass
