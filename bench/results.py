@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+REPO = RESULTS.parents[1]
 HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; figures come from one run.\n"
 
 
@@ -23,7 +24,9 @@ def machine() -> str:
 
 def record(name: str, body: str, command: list[str] | None = None) -> None:
     """Replace (or add) the section ``name`` with ``body`` plus the command and machine."""
-    argv = command if command is not None else sys.argv
+    argv = list(command if command is not None else sys.argv)
+    if argv and Path(argv[0]).is_absolute() and Path(argv[0]).is_relative_to(REPO):
+        argv[0] = str(Path(argv[0]).relative_to(REPO))  # the command as run from the repo root
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- begin {name} -->\n## {name}\n\n"
