@@ -24,15 +24,15 @@ SYNTHETIC = {"synthetic-easy": "easy", "synthetic-hard": "hard"}
 METHODS = {"untrained": ["--epochs", "0"], "moco_v3": ["--local-weight", "0"], "lodisc": []}
 
 
-def dataset_dir(name: str, work: Path, size: int) -> Path | None:
+def dataset_dir(name: str, work: Path, size: int, per_class: int) -> Path | None:
     """A synthetic set generated once in ``work``, or a shared real set (None when absent)."""
     if name in SYNTHETIC:
-        out = work / "data" / name
+        out = work / "data" / f"{name}-{per_class}"
         if not (out / "meta.json").is_file():
             generate_dataset(
                 out,
                 classes=12,
-                per_class=30,
+                per_class=per_class,
                 size=size,
                 seed=0,
                 difficulty=SYNTHETIC[name],
@@ -89,12 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         "--max-steps", type=int, default=0, help="stop each run after this many steps"
     )
     parser.add_argument("--size", type=int, default=64, help="synthetic image size")
+    parser.add_argument(
+        "--per-class", type=int, default=100, help="synthetic training images per class"
+    )
     parser.add_argument("--work", default=str(REPO / "runs" / "lodisc_vs_moco"))
     args = parser.parse_args(argv)
     work = Path(args.work)
     rows, summary = [], {}
     for name in args.datasets:
-        data = dataset_dir(name, work, args.size)
+        data = dataset_dir(name, work, args.size, args.per_class)
         if data is None:
             print(f"skipping {name}: not found under {SHARED}")
             continue

@@ -43,22 +43,23 @@ _DESCRIPTION = "Write a synthetic fine-grained image dataset with part masks."
 class GeneratorParams:
     """Part size and nuisance ranges of one difficulty (defaults: ``easy``; ranges uniform)."""
 
-    part_radius: float = 0.17  # radius of the disc of equal area, in body lengths
+    part_radius: float = 0.2  # radius of the disc of equal area, in body lengths
     body_length: float = 0.5  # at scale 1, in image widths
-    max_rotation: float = 20.0  # degrees
-    scale_range: tuple[float, float] = (0.85, 1.1)
+    max_rotation: float = 10.0  # degrees
+    scale_range: tuple[float, float] = (0.9, 1.05)
     clutter_range: tuple[int, int] = (0, 0)  # items per image, inclusive
     part_like_clutter: float = 0.0  # share of the clutter drawn from the part vocabulary
     clutter_contrast: float = 0.12  # clutter colour: background + this * (random - background)
     lighting_slope: tuple[float, float] = (0.0, 0.05)  # brightness change per half image
-    gain_range: tuple[float, float] = (0.92, 1.05)
+    gain_range: tuple[float, float] = (0.96, 1.03)
     tint: float = 0.0  # per-channel jitter of the light colour
     noise_sigma: tuple[float, float] = (0.0, 1.0)  # Gaussian noise, 0..255 units
     fixed_part_colour: bool = True  # parts black or white (by body brightness), else random
     min_contrast: float = 0.25  # least luma gap body/background (body/parts: + 0.1)
     supersample: int = 4  # rasterise this much larger, then box-filter down
-    hue_spread: float = 0.15  # body hue range around BASE_HUE as a share of the colour circle
+    hue_spread: float = 0.04  # body hue range around BASE_HUE as a share of the colour circle
     grey_background: bool = True  # plain light-grey background (else a random colour)
+    position_jitter: float = 0.3  # share of the free room the object's centre may use (0: centred)
 
 
 # fmt: off
@@ -67,6 +68,7 @@ PARAMS = {"easy": GeneratorParams(), "hard": GeneratorParams(
     clutter_range=(10, 18), part_like_clutter=0.7, clutter_contrast=1.0, tint=0.1,
     lighting_slope=(0.2, 0.45), gain_range=(0.75, 1.2), noise_sigma=(2.0, 6.0),
     fixed_part_colour=False, min_contrast=0.15, hue_spread=1.0, grey_background=False,
+    position_jitter=1.0,
 )}
 BASE_HUE = 0.58  # easy bodies are shades of blue: self-supervision must not separate by colour
 # fmt: on
@@ -181,7 +183,8 @@ def render_sample(
     polygons = [(v, pts @ pose) for v, pts in object_polygons(combo, params.part_radius)]
     every = np.concatenate([pts for _, pts in polygons])
     lo, hi = 0.02 * canvas - every.min(0), 0.98 * canvas - every.max(0)
-    offset = np.where(hi > lo, lo + rng.uniform(size=2) * (hi - lo), (lo + hi) / 2)
+    jitter = params.position_jitter * (rng.uniform(size=2) - 0.5)
+    offset = np.where(hi > lo, (lo + hi) / 2 + jitter * (hi - lo), (lo + hi) / 2)
     image, labels = Image.new("RGB", (canvas,) * 2, background), Image.new("L", (canvas,) * 2, 0)
     _draw_clutter(image, rng, params, params.part_radius * length)  # onto the plain background
     draw, draw_labels = ImageDraw.Draw(image), ImageDraw.Draw(labels)

@@ -11,12 +11,14 @@ PY=.venv/bin/python
 WORK=${WORK:-runs/demo}
 API_PORT=${API_PORT:-8000}
 UI_PORT=${UI_PORT:-8501}
-SYNTH=data/demo-synthetic
+SYNTH=data/demo-easy-v2  # renamed whenever the generator or its sizes change
 MODEL=${MODEL:-models/demo/checkpoint.pt}
 mkdir -p "$WORK"
 
 if [ ! -f "$SYNTH/meta.json" ]; then
-  $PY -m lodisc.synthetic --out "$SYNTH" --classes 12 --per-class 30 --size 64 --seed 0
+  # 1,200 training images (for TRAIN=1); the gallery is the 180 test images
+  $PY -m lodisc.synthetic --out "$SYNTH" --classes 12 --per-class 100 --test-per-class 15 \
+    --size 64 --seed 0 --overwrite
 fi
 DATA=${DATA:-$SYNTH/test}
 
