@@ -27,20 +27,13 @@ import torch
 from PIL import Image
 
 from lodisc.checkpoint import save_checkpoint
-from lodisc.config import EncoderConfig
+from lodisc.config import tiny_encoder_config
 from lodisc.models.encoder import Encoder
 from training import export_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 # The tests' tiny ViT (tests/conftest.py tiny_encoder_cfg): milliseconds per batch on a CPU.
-TINY_ENCODER = EncoderConfig(
-    arch="vit_tiny_patch16_224",
-    img_size=32,
-    patch_size=8,
-    timm_kwargs={"embed_dim": 32, "depth": 2, "num_heads": 2},
-    predictor_hidden_dim=64,
-    predictor_dropout=0.0,
-)
+TINY_ENCODER = tiny_encoder_config()
 POLL_S = 0.002  # progress polling period; a tiny-model batch takes a few milliseconds
 FREEZE_POLL_S = 0.0005  # running time granted between two looks at a frozen process
 

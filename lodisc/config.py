@@ -37,6 +37,19 @@ class EncoderConfig:
     )
 
 
+def tiny_encoder_config() -> EncoderConfig:
+    """A 2-block, 32-wide ViT at 32 px with 8-px patches (16 patches): milliseconds per batch on a
+    CPU. For tests, smoke runs and fault-injection benchmarks, never for retrieval."""
+    return EncoderConfig(
+        arch="vit_tiny_patch16_224",
+        img_size=32,
+        patch_size=8,
+        timm_kwargs={"embed_dim": 32, "depth": 2, "num_heads": 2},
+        predictor_hidden_dim=64,
+        predictor_dropout=0.0,
+    )
+
+
 @dataclass
 class LoDiscConfig:
     """The LoDisc objective (METHOD.md): global + local InfoNCE with teacher-attention masks."""

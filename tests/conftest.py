@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lodisc.config import EncoderConfig, LoDiscConfig
+from lodisc.config import EncoderConfig, LoDiscConfig, tiny_encoder_config
 from lodisc.synthetic import generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,14 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def tiny_encoder_cfg() -> EncoderConfig:
     """A 2-block, 32-wide ViT at 32 px with 8-px patches (16 patches): milliseconds on CPU."""
-    return EncoderConfig(
-        arch="vit_tiny_patch16_224",
-        img_size=32,
-        patch_size=8,
-        timm_kwargs={"embed_dim": 32, "depth": 2, "num_heads": 2},
-        predictor_hidden_dim=64,
-        predictor_dropout=0.0,
-    )
+    return tiny_encoder_config()
 
 
 @pytest.fixture(scope="session")

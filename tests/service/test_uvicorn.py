@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.fault_reload import stop_server
+
 STARTUP_SECONDS = 60
 
 
@@ -59,11 +61,6 @@ def test_uvicorn_process_serves_search(
         assert bad.status_code == 400
         assert httpx.get(f"{base}/metrics").status_code == 200
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         if server.stdout:
             server.stdout.close()
