@@ -81,13 +81,22 @@ CLI_CASES = (
 )
 
 
-def run_service_case(case: str, model: Path, index_dir: Path, work: Path) -> DamageResult:
-    """Start the app (lifespan included) on copies of ``model`` and ``index_dir``, one damaged."""
+def damaged_copies(case: str, model: Path, index_dir: Path, work: Path) -> tuple[Path, Path, Path]:
+    """Copies of ``model`` and ``index_dir`` in ``work``, one damaged as ``case`` says.
+
+    Returns:
+        (model copy, index copy, the damaged file).
+    """
     work.mkdir(parents=True)
     model_copy, index_copy = work / model.name, work / "index"
     shutil.copy(model, model_copy)
     shutil.copytree(index_dir, index_copy)
-    damaged = SERVICE_CASES[case](index_copy, model_copy)
+    return model_copy, index_copy, SERVICE_CASES[case](index_copy, model_copy)
+
+
+def run_service_case(case: str, model: Path, index_dir: Path, work: Path) -> DamageResult:
+    """Start the app (lifespan included) on copies of ``model`` and ``index_dir``, one damaged."""
+    model_copy, index_copy, damaged = damaged_copies(case, model, index_dir, work)
     settings = Settings(_env_file=None, model_path=model_copy, index_dir=index_copy)  # type: ignore[call-arg]
     try:
         with TestClient(create_app(settings)):
@@ -147,11 +156,7 @@ class UvicornStartup:
 
 def run_uvicorn_startup(case: str, model: Path, index_dir: Path, work: Path) -> UvicornStartup:
     """Start the real server on copies of the files, one damaged as ``case`` says."""
-    work.mkdir(parents=True)
-    model_copy, index_copy = work / model.name, work / "index"
-    shutil.copy(model, model_copy)
-    shutil.copytree(index_dir, index_copy)
-    damaged = SERVICE_CASES[case](index_copy, model_copy)
+    model_copy, index_copy, damaged = damaged_copies(case, model, index_dir, work)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LODISC_")}
     env |= {"LODISC_MODEL_PATH": str(model_copy), "LODISC_INDEX_DIR": str(index_copy)}
     command = [sys.executable, "-m", "uvicorn", "service.main:app", "--port", "0"]
