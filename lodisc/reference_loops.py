@@ -29,27 +29,30 @@ def loop_pixel_mask(scores: torch.Tensor, keep_ratio: float, grid: int, patch: i
 def loop_retrieval(
     features: np.ndarray, labels: np.ndarray, ks: tuple[int, ...]
 ) -> dict[str, float]:
-    """The reference's evaluation: per query a matrix-vector product, an argsort, and a Python
-    walk down the ranking for AP (O(N^2 log N) plus N^2 interpreter steps)."""
-    feats = features / np.linalg.norm(features, axis=1, keepdims=True)
+    """The reference's evaluation (its ``validate``), step for step: per query, copy the gallery
+    without the query (a boolean-mask gather), a matrix-vector product, a (similarity, label)
+    table moved to numpy, a full argsort, and a Python loop over the relevant positions for AP."""
+    feats = torch.nn.functional.normalize(torch.as_tensor(features, dtype=torch.float32), dim=1)
+    target = torch.as_tensor(labels)
     count = len(labels)
     hits = np.zeros(len(ks))
     aps = []
     for q in range(count):
-        sim = feats @ feats[q]
-        sim[q] = -np.inf
-        order = np.argsort(-sim, kind="stable")[: count - 1]
-        relevant = labels[order] == labels[q]
-        if not relevant.any():
+        others = torch.arange(count) != q
+        gallery, gallery_labels = feats[others], target[others]
+        table = torch.zeros(count - 1, 2)
+        table[:, 0] = torch.mv(gallery, feats[q])
+        table[:, 1] = gallery_labels
+        ranked = table.numpy()[np.argsort(-table.numpy()[:, 0], kind="stable")]
+        positions = np.where(ranked[:, 1] == float(target[q]))[0]
+        if len(positions) == 0:
             continue
         for j, k in enumerate(ks):
-            hits[j] += relevant[:k].any()
-        found, precision_sum = 0, 0.0
-        for position, is_relevant in enumerate(relevant, start=1):
-            if is_relevant:
-                found += 1
-                precision_sum += found / position
-        aps.append(precision_sum / found)
+            hits[j] += bool((ranked[:k, 1] == float(target[q])).any())
+        precision_sum = 0.0
+        for found, position in enumerate(positions, start=1):
+            precision_sum += found / (position + 1)
+        aps.append(precision_sum / len(positions))
     result = {f"recall@{k}": hits[j] / len(aps) for j, k in enumerate(ks)}
     result["mAP"] = float(np.mean(aps))
     return result
