@@ -5,6 +5,10 @@ leave-one-out retrieval on test/, and reports mean and spread. Finished runs are
 so an interrupted benchmark resumes where it stopped.
 
     python bench/lodisc_vs_moco.py --datasets synthetic-easy synthetic-hard flowers12 cars60 --seeds 0 1 2
+
+``--shrink PX`` trains and evaluates on a copy of a real set whose shorter sides are at most PX
+(made once in --work): decoding and cropping 1024-px photographs for 64-px views otherwise takes
+most of a CPU run.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import json
 import statistics
 from pathlib import Path
 
+from PIL import Image
+
 from bench.results import record
 from lodisc.synthetic import generate_dataset
 from training import evaluate, pretrain
@@ -22,6 +28,29 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 SYNTHETIC = {"synthetic-easy": "easy", "synthetic-hard": "hard"}
 METHODS = {"untrained": ["--epochs", "0"], "moco_v3": ["--local-weight", "0"], "lodisc": []}
+
+
+def shrunk_copy(source: Path, out: Path, shorter: int) -> Path:
+    """A copy of ``source`` (train/ and test/) with shorter sides at most ``shorter`` px (bicubic,
+    never enlarged), made once; unreadable files are left out, as the loaders would skip them."""
+    done = out / ".complete"
+    if done.is_file():
+        return out
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        target = out / path.relative_to(source).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
+        except OSError:
+            continue
+        scale = shorter / min(image.size)
+        if scale < 1:
+            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            image = image.resize(size, Image.Resampling.BICUBIC)
+        image.save(target)
+    done.touch()
+    return out
 
 
 def dataset_dir(name: str, work: Path, size: int, per_class: int) -> Path | None:
@@ -93,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         "--per-class", type=int, default=100, help="synthetic training images per class"
     )
     parser.add_argument("--work", default=str(REPO / "runs" / "lodisc_vs_moco"))
+    parser.add_argument(
+        "--shrink", type=int, default=0, help="real sets: shorter sides at most this (0: as is)"
+    )
+    parser.add_argument("--section", default="lodisc_vs_moco", help="RESULTS.md section name")
     args = parser.parse_args(argv)
     work = Path(args.work)
     rows, summary = [], {}
@@ -101,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         if data is None:
             print(f"skipping {name}: not found under {SHARED}")
             continue
+        if args.shrink and name not in SYNTHETIC:
+            name = f"{name}-max{args.shrink}px"
+            data = shrunk_copy(data, work / "data" / name, args.shrink)
         results: dict[str, list[dict]] = {m: [] for m in METHODS}
         for seed in args.seeds:
             for method in METHODS:
@@ -130,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table)
     record(
-        "lodisc_vs_moco",
+        args.section,
         f"Seeds {args.seeds}, config `{Path(args.config).name}`"
         f"{'' if args.epochs is None else f', epochs {args.epochs}'}"
         f"{f', stopped after {args.max_steps} steps' if args.max_steps else ''}; figures of the last "
