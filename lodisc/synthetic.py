@@ -35,6 +35,8 @@ Rng = np.random.Generator
 # half is wider, so the pose stays unambiguous under any rotation). Slots: x, y, normal / (pi/2).
 _BODY = (0.5, 0.27, 0.25)
 _SLOT_FRAMES = ((0.45, 0.0, 0), (-0.45, 0.0, 2), (0.0, -0.23, -1), (0.0, 0.23, 1))
+# Slot orders of the mirror images: identity, swap head/tail, swap top/bottom, both.
+_MIRRORS = ([0, 1, 2, 3], [1, 0, 2, 3], [0, 1, 3, 2], [1, 0, 3, 2])
 _LUMA = np.array([0.299, 0.587, 0.114]) / 255.0
 _DESCRIPTION = "Write a synthetic fine-grained image dataset with part masks."
 
@@ -77,17 +79,26 @@ BASE_HUE = 0.58  # easy bodies are shades of blue: self-supervision must not sep
 def choose_combinations(count: int, seed: int) -> list[tuple[int, ...]]:
     """Distinct combinations (shape per slot), greedy: every slot varies, many differ in 1-2.
 
-    Top/bottom swaps are mirror images (flip + rotation), so only one of such a pair is eligible.
+    Mirror images are one class seen flipped: a horizontal flip (a training augmentation) swaps
+    head and tail, a vertical one top and bottom. So only one combination of each mirror family is
+    eligible, and distances are taken to the nearest mirror image.
     """
-    pool = np.array([c for c in itertools.product(range(len(SHAPES)), repeat=4) if c[2] <= c[3]])
+    pool = np.array(
+        [
+            c
+            for c in itertools.product(range(len(SHAPES)), repeat=4)
+            if c[0] <= c[1] and c[2] <= c[3]
+        ]
+    )
     if not 1 <= count <= len(pool):
         raise ValueError(f"classes must be in 1..{len(pool)}, got {count}")
     pool = pool[np.random.default_rng([seed, 0x5EC1A55]).permutation(len(pool))]
     chosen = [0]
     while len(chosen) < count:
         picked = pool[chosen][None]
-        same, mirror = pool[:, None] != picked, pool[:, None, [0, 1, 3, 2]] != picked
-        dist = np.minimum(same.sum(-1), mirror.sum(-1))
+        dist = np.min(
+            [(pool[:, None, perm] != picked).sum(-1) for perm in _MIRRORS], axis=0
+        )  # (pool, chosen)
         constant = (picked[0] == picked[0, :1]).all(0)  # (4,) slots with one shape so far
         varies = ((pool != picked[0, 0]) & constant).any(1)
         score = 10 * varies + 2 * (dist == 1).sum(1) + (dist == 2).sum(1)

@@ -11,7 +11,7 @@ PY=.venv/bin/python
 WORK=${WORK:-runs/demo}
 API_PORT=${API_PORT:-8000}
 UI_PORT=${UI_PORT:-8501}
-SYNTH=data/demo-easy-v2  # renamed whenever the generator or its sizes change
+SYNTH=data/demo-easy-v3  # renamed whenever the generator or its sizes change
 MODEL=${MODEL:-models/demo/checkpoint.pt}
 mkdir -p "$WORK"
 

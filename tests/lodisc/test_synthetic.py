@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lodisc.synthetic import SLOTS, generate_dataset, load_part_mask, main, mask_path_for
+from lodisc.synthetic import (
+    SLOTS,
+    choose_combinations,
+    generate_dataset,
+    load_part_mask,
+    main,
+    mask_path_for,
+)
 
 NUM_SLOTS = len(SLOTS)
 
@@ -158,6 +165,28 @@ def test_layout_masks_and_meta(tmp_path: Path) -> None:
                 mask = load_part_mask(path)
                 assert mask.dtype == np.uint8 and mask.shape == (64, 64)
                 assert set(np.unique(mask)) == set(range(NUM_SLOTS + 2))  # bg, body, every slot
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_no_class_is_a_mirror_image_of_another(seed: int) -> None:
+    """A horizontal flip (a training augmentation) swaps head and tail, a vertical one top and
+    bottom: classes related so would be merged by flip-invariant features."""
+    combos = choose_combinations(36, seed)  # every eligible combination
+    assert len(set(combos)) == 36
+    families = set()
+    for head, tail, top, bottom in combos:
+        family = frozenset(
+            {
+                (head, tail, top, bottom),
+                (tail, head, top, bottom),
+                (head, tail, bottom, top),
+                (tail, head, bottom, top),
+            }
+        )
+        assert family not in families, (head, tail, top, bottom)
+        families.add(family)
+    with pytest.raises(ValueError):
+        choose_combinations(37, seed)
 
 
 def test_hard_global_descriptors_near_chance_parts_identify(hard_scores: dict[str, float]) -> None:

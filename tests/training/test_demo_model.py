@@ -15,10 +15,10 @@ from lodisc.synthetic import generate_dataset
 from lodisc.transforms import eval_transform
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "demo" / "checkpoint.pt"
-# An untrained network of the demo's shape scores mAP 2.2-2.4x chance on this gallery (3 seeds,
-# bench/RESULTS.md), 55-epoch LoDisc runs 3.6-3.9x; the shipped model's own figures are in its card.
-MIN_MAP_OVER_CHANCE = 3.0
-MIN_RANK1 = 0.3
+# The shipped model scores Rank-1 0.739, mAP 7.0x chance on this gallery (its model card); an
+# untrained network of its shape far less (bench/RESULTS.md, section lodisc_vs_moco).
+MIN_MAP_OVER_CHANCE = 5.0
+MIN_RANK1 = 0.65
 
 
 @pytest.mark.skipif(not DEMO_CHECKPOINT.is_file(), reason="no demo model in this checkout")
