@@ -117,7 +117,7 @@ def decoded_batches(
     root: Path, paths: list[str], spec: dict[str, Any], batch_size: int, workers: int
 ) -> Iterator[tuple[list[int], np.ndarray, list[int]]]:
     """(indices, (B, 3, S, S) float32 batch, failed indices) with decoding in ``workers``
-    processes; the batch is normalised here in one vectorised pass."""
+    processes; each batch is normalised here, vectorised."""
     loader = DataLoader(
         _DecodeDataset(root, paths, spec),
         batch_size=batch_size,
