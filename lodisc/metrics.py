@@ -47,7 +47,7 @@ def retrieval_metrics(
         stop = min(count, start + rows)
         sim = feats[start:stop] @ feats.T  # (c, N)
         relevant = target[None, :] == target[start:stop, None]
-        ranks, rel_sims = _relevant_ranks(sim, relevant, start, most)
+        ranks, rel_sims = _relevant_ranks(sim, relevant, start, order)
         present = torch.isfinite(rel_sims)
         keep = valid[start:stop]
         for j, k in enumerate(ks):
@@ -67,15 +67,17 @@ def retrieval_metrics(
 
 
 def _relevant_ranks(
-    sim: torch.Tensor, relevant: torch.Tensor, start: int, most: int
+    sim: torch.Tensor, relevant: torch.Tensor, start: int, order: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """1-based ranks of each query's relevant items, best first, without sorting whole rows.
 
     rank_j = j + (irrelevant items scoring above the j-th relevant one). Each item is binned
     against the row's few relevant scores (a batched binary search), and per-bin counts give
     every "above" count at once: O(N log P) per row instead of a full O(N log N) sort.
-    ``sim`` and ``relevant`` are modified: the query itself is neither relevant nor ranked.
+    ``order`` is 1..P (P: the most relevant items of any query). ``sim`` and ``relevant`` are
+    modified: the query itself is neither relevant nor ranked.
     """
+    most = len(order)
     rows = torch.arange(sim.shape[0])
     sim[rows, rows + start] = -torch.inf
     relevant[rows, rows + start] = False
@@ -87,7 +89,6 @@ def _relevant_ranks(
     hist = torch.zeros(sim.shape[0], most + 1).scatter_add_(1, bins, (~relevant).float())
     # Irrelevant items above the i-th best relevant score: those in bins P-i..P.
     above = hist.flip(1).cumsum(1)[:, :most]
-    order = torch.arange(1, most + 1, dtype=torch.float32)
     return order + above, rel_sims
 
 
