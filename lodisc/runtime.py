@@ -29,8 +29,14 @@ def pick_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise DeviceError(f"device {name!r} requested but CUDA is not available")
-        if name == "cuda" and is_distributed():
-            name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        if name == "cuda":
+            # An explicit index: torch.cuda.set_device refuses a bare "cuda".
+            local = (
+                int(os.environ.get("LOCAL_RANK", 0))
+                if is_distributed()
+                else torch.cuda.current_device()
+            )
+            name = f"cuda:{local}"
     try:
         device = torch.device(name)
     except RuntimeError as err:

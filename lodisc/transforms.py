@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
 from lodisc.config import AugmentConfig, EncoderConfig
@@ -40,10 +40,28 @@ def preprocessing_dict(cfg: EncoderConfig) -> dict[str, Any]:
     }
 
 
+class RandomGaussianBlur:
+    """MoCo v3's blur: PIL's Gaussian filter with a radius drawn uniformly from ``sigma``.
+
+    PIL's C filter costs about 1 ms at 224 px; torchvision's tensor blur took 22 ms per view and
+    left a GPU waiting for its loader (bench/RESULTS.md, GPU section)."""
+
+    def __init__(self, sigma: tuple[float, float]) -> None:
+        self.sigma = sigma
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        low, high = self.sigma
+        radius = low + (high - low) * float(torch.rand(()))
+        return image.filter(ImageFilter.GaussianBlur(radius=radius))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sigma={self.sigma})"
+
+
 def _view(aug: AugmentConfig, enc: EncoderConfig, blur_p: float, solarize_p: float) -> T.Compose:
-    """One MoCo v3 / BYOL view; blur kernel and sigma scale with the image size (23 px at 224)."""
+    """One MoCo v3 / BYOL view as a uint8 (3, S, S) tensor; :func:`normalise_views` finishes it on
+    the training device. The blur's sigma scales with the image size (0.1-2.0 at 224 px)."""
     size = enc.img_size
-    kernel = max(3, int(size * 0.1) // 2 * 2 + 1)
     sigma = (0.1 * size / 224, 2.0 * size / 224)
     jitter = T.ColorJitter(aug.brightness, aug.contrast, aug.saturation, aug.hue)
     rotate = [T.RandomRotation(aug.rotation_degrees)] if aug.rotation_degrees > 0 else []
@@ -56,17 +74,27 @@ def _view(aug: AugmentConfig, enc: EncoderConfig, blur_p: float, solarize_p: flo
         ),
         T.RandomApply([jitter], p=aug.color_jitter_p),
         T.RandomGrayscale(p=aug.grayscale_p),
-        T.RandomApply([T.GaussianBlur(kernel, sigma)], p=blur_p),
+        T.RandomApply([RandomGaussianBlur(sigma)], p=blur_p),
         T.RandomSolarize(128, p=solarize_p),
         T.RandomHorizontalFlip(p=aug.flip_p),
-        T.ToTensor(),
-        T.Normalize(enc.mean, enc.std),
+        T.PILToTensor(),
     ]
     return T.Compose(steps)
 
 
+def normalise_views(views: torch.Tensor, enc: EncoderConfig) -> torch.Tensor:
+    """(B, 3, S, S) uint8 views -> float32 ``(x / 255 - mean) / std`` on their own device.
+
+    Loader workers hand over uint8 (a quarter of the bytes through shared memory and to the GPU)."""
+    mean = torch.tensor(enc.mean, dtype=torch.float64)
+    std = torch.tensor(enc.std, dtype=torch.float64)
+    scale = (1.0 / (255.0 * std)).float().view(3, 1, 1).to(views.device, non_blocking=True)
+    offset = (-mean / std).float().view(3, 1, 1).to(views.device, non_blocking=True)
+    return torch.addcmul(offset, views.float(), scale)
+
+
 class TwoViewTransform:
-    """Two asymmetric augmented views of one image (view 1: blur always; view 2: solarize)."""
+    """Two asymmetric augmented uint8 views of one image (view 1: blur always; view 2: solarize)."""
 
     def __init__(self, aug: AugmentConfig, enc: EncoderConfig) -> None:
         self.view1 = _view(aug, enc, aug.blur_p[0], aug.solarize_p[0])

@@ -23,6 +23,7 @@ from lodisc.models.lodisc import LoDiscModel
 from lodisc.models.sync_norm import convert_sync_batchnorm
 from lodisc.runtime import all_reduce_mean, is_main, world_size
 from lodisc.schedules import cosine_lr, cosine_momentum, local_weight_at
+from lodisc.transforms import normalise_views
 from training.data import TrainData, load_probe
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Trainer:
                 device_ids=[device.index] if device.type == "cuda" else None,
             )
         self.progress = Progress()
+        self.started = time.perf_counter()  # wall_s in metrics.jsonl counts from here
         self.total_steps = cfg.epochs * data.steps_per_epoch
         self.probe = load_probe(cfg) if is_main() else None
 
@@ -133,6 +135,7 @@ class Trainer:
             record = self._step(view1, view2)
             elapsed, tick = time.perf_counter() - tick, time.perf_counter()
             record["images_per_s"] = self.cfg.batch_size / max(elapsed, 1e-9)
+            record["wall_s"] = round(tick - self.started, 3)
             bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
             at_end = self.progress.batch_in_epoch == steps
             if self.progress.step % self.cfg.log_every == 0 or self.progress.step == 1 or at_end:
@@ -159,8 +162,8 @@ class Trainer:
         )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        view1 = view1.to(self.device, non_blocking=True)
-        view2 = view2.to(self.device, non_blocking=True)
+        view1 = normalise_views(view1.to(self.device, non_blocking=True), cfg.encoder)
+        view2 = normalise_views(view2.to(self.device, non_blocking=True), cfg.encoder)
         use_amp = cfg.amp and self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
             out = self.model(view1, view2, local_weight)

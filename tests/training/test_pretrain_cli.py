@@ -25,7 +25,11 @@ def test_pretrain_writes_config_metrics_and_checkpoint(tiny_run: Path) -> None:
     assert config["batch_size"] == 8 and config["encoder"]["img_size"] == 32
     records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if "loss" in r]
-    assert {"step", "loss_global", "loss_local", "lr", "momentum", "images_per_s"} <= set(steps[0])
+    assert {"step", "loss_global", "loss_local", "lr", "momentum", "images_per_s", "wall_s"} <= set(
+        steps[0]
+    )
+    walls = [r["wall_s"] for r in steps]
+    assert walls[0] > 0 and walls == sorted(walls)
     assert steps[-1]["step"] == 8  # 2 epochs x 32 images / 8
     diagnostics = [r["diagnostic"] for r in records if "diagnostic" in r]
     assert diagnostics and 0.0 <= diagnostics[0]["keep_precision"] <= 1.0
