@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -82,14 +83,22 @@ def _view(aug: AugmentConfig, enc: EncoderConfig, blur_p: float, solarize_p: flo
     return T.Compose(steps)
 
 
+@functools.lru_cache(maxsize=8)
+def _affine(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x / 255 - mean) / std`` as one scale and offset per channel, built once per device."""
+    mean64, std64 = torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
+    scale = (1.0 / (255.0 * std64)).float().view(-1, 1, 1)
+    offset = (-mean64 / std64).float().view(-1, 1, 1)
+    return scale.to(device), offset.to(device)
+
+
 def normalise_views(views: torch.Tensor, enc: EncoderConfig) -> torch.Tensor:
     """(B, 3, S, S) uint8 views -> float32 ``(x / 255 - mean) / std`` on their own device.
 
     Loader workers hand over uint8 (a quarter of the bytes through shared memory and to the GPU)."""
-    mean = torch.tensor(enc.mean, dtype=torch.float64)
-    std = torch.tensor(enc.std, dtype=torch.float64)
-    scale = (1.0 / (255.0 * std)).float().view(3, 1, 1).to(views.device, non_blocking=True)
-    offset = (-mean / std).float().view(3, 1, 1).to(views.device, non_blocking=True)
+    scale, offset = _affine(tuple(enc.mean), tuple(enc.std), views.device)
     return torch.addcmul(offset, views.float(), scale)
 
 
