@@ -44,8 +44,8 @@ def preprocessing_dict(cfg: EncoderConfig) -> dict[str, Any]:
 class RandomGaussianBlur:
     """MoCo v3's blur: PIL's Gaussian filter with a radius drawn uniformly from ``sigma``.
 
-    PIL's C filter costs about 1 ms at 224 px; torchvision's tensor blur took 22 ms per view and
-    left a GPU waiting for its loader (bench/RESULTS.md, GPU section)."""
+    PIL's C filter is many times cheaper than torchvision's tensor blur, which left a GPU waiting
+    for its loader (bench/RESULTS.md, sections ``loader`` and ``gpu_pretrain``)."""
 
     def __init__(self, sigma: tuple[float, float]) -> None:
         self.sigma = sigma
