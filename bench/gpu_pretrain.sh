@@ -19,19 +19,20 @@ for mode in pixel drop; do
     --batch-size 128 --steps 20 --device cuda --local-mode "$mode"
 done
 rm -rf "$RUN_DIR"
+BATCH=128
 # 3 epochs of cars60 train (1,247 images): bf16 autocast, 8 decode workers, every step logged.
 start=$(date +%s.%N)
 timeout 300 $PY training/pretrain.py --data "$DATA" --out "$RUN_DIR" --arch vit_small_patch16_224 \
-  --img-size 224 --epochs 3 --batch-size 128 --lr 1.5e-3 --device cuda --num-workers 8 --set log_every=1
+  --img-size 224 --epochs 3 --batch-size "$BATCH" --lr 1.5e-3 --device cuda --num-workers 8 --set log_every=1
 # Throughput after the first epoch (model build, CUDA and worker start-up left out), checkpoint
 # writes and epoch boundaries included; and the whole command's wall time.
-$PY - "$RUN_DIR" "$start" <<'PYEOF'
+$PY - "$RUN_DIR" "$start" "$BATCH" <<'PYEOF'
 import json, sys, time
 wall = time.time() - float(sys.argv[2])
 rows = [json.loads(line) for line in open(f"{sys.argv[1]}/metrics.jsonl") if '"loss"' in line]
 per_epoch = max(r["step"] for r in rows if r["epoch"] < 1)
 later = [r for r in rows if r["step"] >= per_epoch]
-batch = 128
+batch = int(sys.argv[3])
 rate = (later[-1]["step"] - later[0]["step"]) * batch / (later[-1]["wall_s"] - later[0]["wall_s"])
 print(json.dumps({"pretrain_images_per_s": round(rate, 1), "steps": rows[-1]["step"],
                   "command_wall_s": round(wall, 1), "final_loss": rows[-1]["loss"]}))
