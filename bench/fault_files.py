@@ -19,10 +19,9 @@ from fastapi.testclient import TestClient
 
 from bench.fault_injection import run_cli, scramble, truncate
 from indexer import build_index
-from indexer.build_index import DB_NAME
-from lodisc.catalog import CATALOG_FILE, INDEX_FILE, MANIFEST
-from lodisc.index import IndexFileError
-from lodisc.onnx_encoder import ModelError
+from lodisc.index_format.layout import CATALOG_FILE, INDEX_FILE, MANIFEST, WORKING_DB
+from lodisc.index_format.vectors import IndexFileError
+from lodisc.inference.onnx_encoder import ModelError
 from service.config import Settings
 from service.main import create_app
 from training import evaluate, export_onnx, pretrain
@@ -132,7 +131,7 @@ def run_cli_case(
         argv += ["--out", str(work / "index"), "--workers", "0"]
     elif case == "build_index.py, gallery.sqlite scrambled":
         shutil.copytree(index_dir, work / "index")
-        scramble(bad := work / "index" / DB_NAME, 0, 100)
+        scramble(bad := work / "index" / WORKING_DB, 0, 100)
         main, argv = build_index.main, ["--model", str(model), "--gallery", str(gallery)]
         argv += ["--out", str(work / "index"), "--workers", "0"]
     else:

@@ -27,11 +27,12 @@ from bench.fault_injection import (
     write_noise_images,
 )
 from indexer import build_index as build_index_cli
-from indexer.build_index import DB_NAME, build_index
-from lodisc.catalog import MANIFEST, PublishedIndex, load_published
-from lodisc.imageio import load_rgb
-from lodisc.onnx_encoder import OnnxEncoder
-from lodisc.preprocess import preprocess_batch
+from indexer.build_index import build_index
+from lodisc.index_format.layout import MANIFEST, WORKING_DB
+from lodisc.index_format.published import PublishedIndex, load_published
+from lodisc.inference.image_decode import load_rgb
+from lodisc.inference.image_preprocess import preprocess_batch
+from lodisc.inference.onnx_encoder import OnnxEncoder
 
 BATCH = 4  # small batches: many commits, so kills land between and inside them
 # One kill per plan, in this order: before any embedding, right after a batch commit, at a random
@@ -92,7 +93,7 @@ def run_indexer_kills(
     run = IndexerKillRun(load_published(out).manifest["generation"], 0)
     run.total = len(list(gallery.rglob("*.png")))
     rng = np.random.default_rng(seed)
-    first = count_rows(out / DB_NAME, "embeddings")
+    first = count_rows(out / WORKING_DB, "embeddings")
     targets = iter(sorted(rng.choice(np.arange(first + 1, run.total), len(plans), replace=False)))
     encoder = OnnxEncoder(model)
     for i, plan in enumerate(plans):
@@ -117,7 +118,7 @@ def kill_indexer(
     log: Path,
 ) -> IndexerKill:
     """Start ``indexer/build_index.py`` and SIGKILL it as ``plan`` says."""
-    db = out / DB_NAME
+    db = out / WORKING_DB
     before = count_rows(db, "embeddings")
     manifest = (out / MANIFEST).read_text()
     generations = {p.name for p in out.iterdir()}
@@ -229,4 +230,4 @@ def run_indexer_full_disk(
 
 def _published_files(index_dir: Path) -> dict[str, bytes]:
     """The manifest and generation files (not the indexer's working database)."""
-    return {k: v for k, v in snapshot(index_dir).items() if not k.startswith(DB_NAME)}
+    return {k: v for k, v in snapshot(index_dir).items() if not k.startswith(WORKING_DB)}

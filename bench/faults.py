@@ -47,7 +47,7 @@ from bench.fault_reload import run_reload_under_load
 from bench.fault_training import run_pretrain_full_disk, run_training_kills
 from bench.results import record
 from indexer.build_index import build_index
-from lodisc.synthetic import generate_dataset
+from lodisc.data.synthetic import generate_dataset
 
 YES = {True: "yes", False: "**NO**"}
 

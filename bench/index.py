@@ -44,11 +44,11 @@ from indexer.embedder import OnnxBackend, decoded_batches, load_backend
 from indexer.gallery import GalleryDB, list_gallery_files
 from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig
-from lodisc.imageio import load_rgb
-from lodisc.index import FaissIndex, choose_factory, normalise
+from lodisc.index_format.vectors import FaissIndex, choose_factory, normalise
+from lodisc.inference.image_decode import load_rgb
+from lodisc.inference.image_preprocess import preprocess_batch
+from lodisc.inference.onnx_encoder import OnnxEncoder
 from lodisc.models.encoder import Encoder
-from lodisc.onnx_encoder import OnnxEncoder
-from lodisc.preprocess import preprocess_batch
 from training import export_onnx
 
 GOALS = {"index_vs_encoder": 0.85, "recall_at_10": 0.95}

@@ -1,6 +1,6 @@
 """Bounded load test of ``POST /search`` on loopback: 16 and 64 concurrent clients, 60 s each.
 
-Generates a synthetic gallery (``python -m lodisc.synthetic``), exports a random-init ViT-Tiny to
+Generates a synthetic gallery (``python -m lodisc.data.synthetic``), exports a random-init ViT-Tiny to
 ONNX, indexes the gallery and starts ``uvicorn service.main:app`` with default settings. Each
 client is an asyncio task on one shared httpx client that sends JPEG searches back to back for
 ``--seconds``, after a warm-up at the same concurrency (arenas, ONNX Runtime buffers and thread

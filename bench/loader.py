@@ -22,9 +22,9 @@ from PIL import Image
 from torchvision import transforms as T
 
 from lodisc.config import AugmentConfig, EncoderConfig
-from lodisc.data import list_images, load_rgb, resolve_split
-from lodisc.synthetic import generate_dataset
-from lodisc.transforms import RandomGaussianBlur, TwoViewTransform
+from lodisc.data.image_folders import list_images, load_rgb, resolve_split
+from lodisc.data.synthetic import generate_dataset
+from lodisc.method.views import RandomGaussianBlur, TwoViewTransform
 
 try:  # run as `python -m bench.loader` or `python bench/loader.py`
     from bench.results import record

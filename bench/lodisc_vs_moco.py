@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from bench.results import record
-from lodisc.synthetic import generate_dataset
+from lodisc.data.synthetic import generate_dataset
 from training import evaluate, pretrain
 
 REPO = Path(__file__).resolve().parents[1]

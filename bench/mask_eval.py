@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from lodisc.masking import keep_mask, pixel_mask
-from lodisc.metrics import DEFAULT_KS, retrieval_metrics
-from lodisc.reference_loops import loop_pixel_mask, loop_retrieval
+from lodisc.evaluation.retrieval_metrics import DEFAULT_KS, retrieval_metrics
+from lodisc.method.masking import keep_mask, pixel_mask
+from tests.oracles.reference_loops import loop_pixel_mask, loop_retrieval
 
 try:  # run as `python -m bench.mask_eval` or `python bench/mask_eval.py`
     from bench.results import record

@@ -33,10 +33,10 @@ from bench.results import record
 from indexer.build_index import build_index
 from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig
+from lodisc.data.synthetic import generate_dataset
+from lodisc.inference.image_preprocess import preprocess_batch
+from lodisc.inference.onnx_encoder import OnnxEncoder
 from lodisc.models.encoder import Encoder
-from lodisc.onnx_encoder import OnnxEncoder
-from lodisc.preprocess import preprocess_batch
-from lodisc.synthetic import generate_dataset
 from training import export_onnx
 
 GOALS = {"p50_ratio": 1.3, "throughput_ratio": 0.8}

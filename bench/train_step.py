@@ -26,9 +26,9 @@ from collections.abc import Callable
 import torch
 
 from lodisc.config import EncoderConfig, LoDiscConfig
-from lodisc.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
+from lodisc.method.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
 from lodisc.models.encoder import forward_kept_tokens
-from lodisc.models.lodisc import LoDiscModel
+from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import pick_device
 
 try:  # run as `python -m bench.train_step` or `python bench/train_step.py`

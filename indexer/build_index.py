@@ -26,16 +26,17 @@ from tqdm import tqdm
 from indexer.embedder import decoded_batches, load_backend
 from indexer.gallery import GalleryDB, GalleryDBError, database_error
 from indexer.publish import publish, remove_stale
-from lodisc.catalog import MANIFEST
 from lodisc.checkpoint import CheckpointError
 from lodisc.hashing import file_sha256
-from lodisc.index import FaissIndex, IndexFileError
-from lodisc.onnx_encoder import ModelError
+from lodisc.index_format.layout import WORKING_DB
+from lodisc.index_format.manifest import METRIC, read_current_manifest
+from lodisc.index_format.vectors import FaissIndex, IndexFileError
+from lodisc.inference.onnx_encoder import ModelError
 from lodisc.runtime import DeviceError
 
 logger = logging.getLogger("indexer.build_index")
 
-DB_NAME = "gallery.sqlite"
+
 
 
 class GalleryError(ValueError):
@@ -61,7 +62,7 @@ def build_index(
     backend = load_backend(Path(model_path), runtime, device)
     model = file_sha256(Path(model_path))
     out.mkdir(parents=True, exist_ok=True)
-    db_path = out / DB_NAME
+    db_path = out / WORKING_DB
     try:
         with closing(GalleryDB(db_path)) as db:
             report = db.scan(gallery)
@@ -98,18 +99,18 @@ def _publish_if_changed(
         "checkpoint_sha256": backend.checkpoint_sha256,
         "dim": int(vectors.shape[1]),
         "preprocessing": backend.preprocessing,
-        "metric": "cosine (inner product of L2-normalised vectors)",
+        "metric": METRIC,
         "item_count": int(len(ids)),
         "gallery_root": str(gallery),
         "content_fingerprint": _fingerprint(ids, db, model, index_kind),
     }
-    current = _read_current(out)
+    current = read_current_manifest(out)
     if current and current.get("content_fingerprint") == manifest["content_fingerprint"]:
         remove_stale(out)  # what a run killed while publishing left behind
         return current, False
     index = FaissIndex.build(vectors, ids, index_kind)
     manifest["index_type"] = index.factory
-    return publish(out, out / DB_NAME, index, manifest, model), True
+    return publish(out, out / WORKING_DB, index, manifest, model), True
 
 
 def _embed(
@@ -153,14 +154,6 @@ def _fingerprint(ids: np.ndarray, db: GalleryDB, model: str, kind: str) -> str:
         digest.update("|".join(map(str, row)).encode())
     digest.update(ids.tobytes())
     return digest.hexdigest()
-
-
-def _read_current(out: Path) -> dict[str, Any] | None:
-    try:
-        manifest = json.loads((out / MANIFEST).read_text())
-        return manifest if (out / manifest["generation"]).is_dir() else None
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -14,9 +14,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from lodisc.checkpoint import load_encoder, read_checkpoint
 from lodisc.hashing import file_sha256
-from lodisc.imageio import load_rgb
-from lodisc.onnx_encoder import ModelError, OnnxEncoder
-from lodisc.preprocess import crop_uint8, normalise
+from lodisc.inference.image_decode import load_rgb
+from lodisc.inference.image_preprocess import crop_uint8, normalise
+from lodisc.inference.onnx_encoder import ModelError, OnnxEncoder
 from lodisc.runtime import pick_device
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from lodisc.hashing import file_sha256
-from lodisc.imageio import IMAGE_EXTENSIONS
+from lodisc.inference.image_decode import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 

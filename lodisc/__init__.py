@@ -1,6 +1,6 @@
 """LoDisc fine-grained retrieval: the shared package (encoder, masks, losses, data, checkpoints).
 
-Re-exports resolve lazily, so ``import lodisc.catalog`` (the service) does not load torch.
+Re-exports resolve lazily, so ``import lodisc.index_format.catalog`` (the service) does not load torch.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ _EXPORTS = {
     "EncoderConfig": "lodisc.config",
     "LoDiscConfig": "lodisc.config",
     "PretrainConfig": "lodisc.config",
-    "embed_images": "lodisc.embed",
+    "embed_images": "lodisc.evaluation.embed",
     "load_encoder": "lodisc.checkpoint",
     "save_checkpoint": "lodisc.checkpoint",
     "pick_device": "lodisc.runtime",
-    "FaissIndex": "lodisc.index",
+    "FaissIndex": "lodisc.index_format.vectors",
 }
 
 __all__ = sorted(_EXPORTS)

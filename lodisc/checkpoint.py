@@ -12,8 +12,8 @@ from torch import nn
 
 from lodisc.atomic import atomic_write
 from lodisc.config import EncoderConfig, encoder_config_from_dict, to_plain
+from lodisc.inference.image_preprocess import preprocessing_dict
 from lodisc.models.encoder import Encoder
-from lodisc.transforms import preprocessing_dict
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ mkdir -p "$WORK"
 
 if [ ! -f "$SYNTH/meta.json" ]; then
   # 1,200 training images (for TRAIN=1); the gallery is the 180 test images
-  $PY -m lodisc.synthetic --out "$SYNTH" --classes 12 --per-class 100 --test-per-class 15 \
+  $PY -m lodisc.data.synthetic --out "$SYNTH" --classes 12 --per-class 100 --test-per-class 15 \
     --size 64 --seed 0 --overwrite
 fi
 DATA=${DATA:-$SYNTH/test}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lodisc.catalog import MANIFEST, PublishedIndex
-from lodisc.onnx_encoder import OnnxEncoder
+from lodisc.index_format.layout import MANIFEST
+from lodisc.index_format.published import PublishedIndex
+from lodisc.inference.onnx_encoder import OnnxEncoder
 
 VERSION_CHARS = 12  # model_version: this many hex digits of the ONNX file's sha256
 

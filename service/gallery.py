@@ -7,8 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from lodisc.catalog import Item, PublishedIndex
-from lodisc.imageio import load_rgb
+from lodisc.index_format.catalog import Item
+from lodisc.index_format.published import PublishedIndex
+from lodisc.inference.image_decode import load_rgb
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
-from lodisc.imageio import load_rgb
-from lodisc.preprocess import resized_size
+from lodisc.inference.image_decode import load_rgb
+from lodisc.inference.image_preprocess import resized_size
 
 # Pillow's JPEG opener also returns multi-picture JPEGs (format MPO, from many phone cameras).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")

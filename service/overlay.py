@@ -1,7 +1,7 @@
 """Explanations: the LoDisc pivotal-region heatmap blended on an image, and patch correspondences.
 
 The pivotal-region score of a patch is the product over layers of the CLS attention it receives
-(METHOD.md steps 3-4, :func:`lodisc.masking.fuse_attention`), computed here as a numpy sum of logs.
+(METHOD.md steps 3-4, :func:`lodisc.method.masking.fuse_attention`), computed here as a numpy sum of logs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lodisc.preprocess import crop_box
+from lodisc.inference.image_preprocess import crop_box
 
 TINY = np.finfo(np.float32).tiny
 OUTSIDE_DIM = 0.45  # brightness of the parts of the image the model's centre crop never saw

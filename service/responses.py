@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lodisc.catalog import Item
+from lodisc.index_format.catalog import Item
 from service.overlay import png_data_uri
 from service.schemas import (
     BatchSearchResponse,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lodisc.catalog import Item
+from lodisc.index_format.catalog import Item
 from service.overlay import Correspondence
 
 

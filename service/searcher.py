@@ -18,10 +18,10 @@ import faiss
 import numpy as np
 from PIL import Image
 
-from lodisc.catalog import PublishedIndex, load_published
 from lodisc.hashing import file_sha256
-from lodisc.onnx_encoder import OnnxEncoder
-from lodisc.preprocess import preprocess_image
+from lodisc.index_format.published import PublishedIndex, load_published
+from lodisc.inference.image_preprocess import preprocess_image
+from lodisc.inference.onnx_encoder import OnnxEncoder
 from service.batcher import MicroBatcher
 from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lodisc.config import EncoderConfig, LoDiscConfig, tiny_encoder_config
-from lodisc.synthetic import generate_dataset
+from lodisc.data.synthetic import generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "training" / "configs" / "tiny_cpu.yaml"

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from torchvision import transforms as T
 
 from lodisc.config import PretrainConfig
-from lodisc.data import (
+from lodisc.data.image_folders import (
     DataError,
     ImageFolderDataset,
     ImageList,
@@ -22,9 +22,11 @@ from lodisc.data import (
     load_rgb,
     resolve_split,
 )
+from lodisc.data.synthetic import mask_path_for
+from lodisc.evaluation.eval_transform import eval_transform
+from lodisc.inference.image_preprocess import eval_resize
+from lodisc.method.views import TwoViewTransform
 from lodisc.runtime import rank, world_size
-from lodisc.synthetic import mask_path_for
-from lodisc.transforms import TwoViewTransform, eval_resize, eval_transform
 
 logger = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from tqdm import tqdm
 
 from lodisc.checkpoint import load_state, read_checkpoint, save_checkpoint, unwrap
 from lodisc.config import PretrainConfig
-from lodisc.diagnostics import mask_diagnostics
-from lodisc.masking import fuse_attention, keep_mask
-from lodisc.models.lodisc import LoDiscModel
+from lodisc.evaluation.mask_diagnostics import mask_diagnostics
+from lodisc.method.masking import fuse_attention, keep_mask
+from lodisc.method.schedules import cosine_lr, cosine_momentum, local_weight_at
+from lodisc.method.views import normalise_views
+from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.models.sync_norm import convert_sync_batchnorm
 from lodisc.runtime import all_reduce_mean, is_main, world_size
-from lodisc.schedules import cosine_lr, cosine_momentum, local_weight_at
-from lodisc.transforms import normalise_views
 from training.data import TrainData, load_probe
 
 logger = logging.getLogger(__name__)

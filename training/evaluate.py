@@ -13,12 +13,12 @@ import logging
 import sys
 
 from lodisc.checkpoint import CheckpointError, load_encoder
-from lodisc.data import DataError, list_images, resolve_split
-from lodisc.embed import embed_images, make_eval_loader
-from lodisc.linear_probe import ProbeConfig, train_linear_probe
-from lodisc.metrics import chance_map, retrieval_metrics
+from lodisc.data.image_folders import DataError, list_images, resolve_split
+from lodisc.evaluation.embed import embed_images, make_eval_loader
+from lodisc.evaluation.eval_transform import eval_transform
+from lodisc.evaluation.linear_probe import ProbeConfig, train_linear_probe
+from lodisc.evaluation.retrieval_metrics import chance_map, retrieval_metrics
 from lodisc.runtime import pick_device
-from lodisc.transforms import eval_transform
 
 logger = logging.getLogger("training.evaluate")
 

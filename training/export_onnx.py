@@ -24,8 +24,8 @@ from torch import nn
 from lodisc.atomic import atomic_path
 from lodisc.checkpoint import CheckpointError, load_encoder
 from lodisc.hashing import file_sha256
+from lodisc.inference.image_preprocess import preprocessing_dict
 from lodisc.models.encoder import Encoder
-from lodisc.transforms import preprocessing_dict
 
 logger = logging.getLogger("training.export_onnx")
 

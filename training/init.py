@@ -10,7 +10,7 @@ import torch
 
 from lodisc.checkpoint import CheckpointError, load_state, read_checkpoint
 from lodisc.config import EncoderConfig
-from lodisc.models.lodisc import LoDiscModel
+from lodisc.models.lodisc_model import LoDiscModel
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import yaml
 from lodisc.atomic import atomic_write_text
 from lodisc.checkpoint import CheckpointError, read_checkpoint
 from lodisc.config import PretrainConfig, encoder_config_from_dict
-from lodisc.data import DataError
-from lodisc.models.lodisc import LoDiscModel
+from lodisc.data.image_folders import DataError
+from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import init_distributed, is_main, pick_device, shutdown_distributed
 from training.data import build_train_data
 from training.engine import CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException
 
-from lodisc.index import IndexFileError
-from lodisc.onnx_encoder import ModelError
+from lodisc.index_format.vectors import IndexFileError
+from lodisc.inference.onnx_encoder import ModelError
 from service.compatibility import IndexMismatchError
 from service.deps import AdminDep, BatcherDep, SettingsDep, SlotDep
 from service.schemas import ReloadRequest, ReloadResponse, error_responses

@@ -11,7 +11,7 @@ from torchvision import transforms as T
 
 from bench.loader import main, previous_views
 from lodisc.config import AugmentConfig, EncoderConfig
-from lodisc.transforms import RandomGaussianBlur
+from lodisc.method.views import RandomGaussianBlur
 
 
 def test_previous_views_use_torchvision_blur_and_float_output() -> None:

@@ -16,10 +16,10 @@ from PIL import Image
 
 from indexer import build_index as cli
 from indexer.build_index import build_index
-from lodisc.catalog import load_published
-from lodisc.data import load_rgb
-from lodisc.onnx_encoder import OnnxEncoder
-from lodisc.preprocess import preprocess_batch
+from lodisc.data.image_folders import load_rgb
+from lodisc.index_format.published import load_published
+from lodisc.inference.image_preprocess import preprocess_batch
+from lodisc.inference.onnx_encoder import OnnxEncoder
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ import pytest
 
 from indexer.build_index import build_index
 from indexer.embedder import decoded_batches
-from lodisc.catalog import load_published
-from lodisc.onnx_encoder import OnnxEncoder
+from lodisc.index_format.published import load_published
+from lodisc.inference.onnx_encoder import OnnxEncoder
 
 CARS = Path(__file__).resolve().parents[3] / "shared" / "data" / "cars60" / "test"
 

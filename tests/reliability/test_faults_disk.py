@@ -17,14 +17,15 @@ import pytest
 import torch
 
 import indexer.publish
-import lodisc.index
+import lodisc.index_format.vectors
 from bench.fault_indexer import run_indexer_full_disk
 from bench.fault_injection import run_cli, snapshot, temp_leftovers, write_noise_images
 from bench.fault_training import pretrain_args, run_pretrain_full_disk
 from indexer import build_index as build_index_cli
-from indexer.build_index import DB_NAME, build_index
+from indexer.build_index import build_index
 from lodisc.atomic import atomic_path
-from lodisc.catalog import load_published
+from lodisc.index_format.layout import WORKING_DB
+from lodisc.index_format.published import load_published
 from tests.reliability.fault_helpers import build_fault_model, mount_small_disk
 from training import pretrain
 from training.engine import CHECKPOINT_NAME
@@ -50,7 +51,7 @@ def test_indexer_on_a_full_tmpfs(
         run = run_indexer_full_disk(disk, model, gallery, leave_kib * 1024)
     assert run.exit_code == 2 and NO_SPACE in run.message
     if leave_kib == 0:  # nothing fits: the working database is the first write
-        assert str(disk / "index" / DB_NAME) in run.message
+        assert str(disk / "index" / WORKING_DB) in run.message
     else:  # the database fits, the new generation does not
         assert f"cannot publish a new index in {disk / 'index'}" in run.message
     assert run.previous_unchanged and run.leftovers == []
@@ -99,16 +100,16 @@ def test_indexer_publish_with_enospc_injected(
     gallery, out = tmp_path / "gallery", tmp_path / "index"
     shutil.copytree(tiny_data / "test", gallery)
     build_index(model, gallery, out, workers=0)
-    published = {k: v for k, v in snapshot(out).items() if not k.startswith(DB_NAME)}
+    published = {k: v for k, v in snapshot(out).items() if not k.startswith(WORKING_DB)}
     write_noise_images(gallery / "new", 2, seed=1)
     if failing == "index.faiss":
-        monkeypatch.setattr(lodisc.index.faiss, "write_index", _faiss_out_of_space)
+        monkeypatch.setattr(lodisc.index_format.vectors.faiss, "write_index", _faiss_out_of_space)
     else:  # the generation folder is complete and renamed: only the manifest switch fails
         monkeypatch.setattr(indexer.publish, "atomic_write_text", _manifest_out_of_space)
     argv = ["--model", str(model), "--gallery", str(gallery), "--out", str(out)]
     code, message = run_cli(build_index_cli.main, [*argv, "--workers", "0"])
     assert code == 2 and NO_SPACE in message and f"new index in {out} " in message
-    assert {k: v for k, v in snapshot(out).items() if not k.startswith(DB_NAME)} == published
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith(WORKING_DB)} == published
     assert temp_leftovers(out) == []
     assert load_published(out).index.count == 16
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from lodisc.catalog import load_published
 from lodisc.hashing import file_sha256
+from lodisc.index_format.published import load_published
 from service.compatibility import IndexMismatchError, check_compatible
 from service.config import Settings
 from service.main import create_app

@@ -12,7 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from lodisc.catalog import CATALOG_FILE, read_manifest
+from lodisc.index_format.layout import CATALOG_FILE
+from lodisc.index_format.manifest import read_manifest, write_manifest
+from lodisc.index_format.published import generation_checksums
 from service.config import Settings
 from service.main import create_app
 
@@ -86,6 +88,9 @@ def test_catalog_paths_outside_the_gallery_are_refused(
     with sqlite3.connect(catalog) as db:
         db.execute("UPDATE items SET path = '../secret.png' WHERE id = 1")
         db.execute("UPDATE items SET path = '/etc/passwd' WHERE id = 2")
+    manifest = read_manifest(index_dir)  # a catalog written so on purpose, not corrupted
+    manifest["files"] = generation_checksums(catalog.parent)
+    write_manifest(index_dir, manifest)
     try:
         with TestClient(create_app(settings_for(settings.model_path, index_dir))) as client:
             for item_id in (1, 2):

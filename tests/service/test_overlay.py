@@ -1,4 +1,4 @@
-"""Overlays: the fused map equals lodisc.masking, geometry follows the model's crop, correspondences
+"""Overlays: the fused map equals lodisc.method.masking, geometry follows the model's crop, correspondences
 equal a naive loop."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lodisc.masking import fuse_attention
-from lodisc.preprocess import crop_box
+from lodisc.inference.image_preprocess import crop_box
+from lodisc.method.masking import fuse_attention
 from service.overlay import (
     COLORMAP,
     find_correspondences,

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lodisc.onnx_encoder import OnnxEncoder
-from lodisc.preprocess import preprocess_batch
-from lodisc.synthetic import generate_dataset, load_part_mask
+from lodisc.data.synthetic import generate_dataset, load_part_mask
+from lodisc.inference.image_preprocess import preprocess_batch
+from lodisc.inference.onnx_encoder import OnnxEncoder
 from service.overlay import heat_canvas, pivotal_map
 from training import export_onnx
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from lodisc.checkpoint import load_encoder
-from lodisc.data import list_images
-from lodisc.embed import embed_images, make_eval_loader
-from lodisc.metrics import chance_map, retrieval_metrics
-from lodisc.synthetic import generate_dataset
-from lodisc.transforms import eval_transform
+from lodisc.data.image_folders import list_images
+from lodisc.data.synthetic import generate_dataset
+from lodisc.evaluation.embed import embed_images, make_eval_loader
+from lodisc.evaluation.eval_transform import eval_transform
+from lodisc.evaluation.retrieval_metrics import chance_map, retrieval_metrics
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "demo" / "checkpoint.pt"
 # The shipped model scores Rank-1 0.972, mAP 0.694 (8.9x chance) on this gallery (its model card);

@@ -5,9 +5,9 @@ import timm
 import torch
 
 from lodisc.config import EncoderConfig, LoDiscConfig
-from lodisc.losses import info_nce
+from lodisc.method.losses import info_nce
 from lodisc.models.encoder import Encoder, forward_kept_tokens
-from lodisc.models.lodisc import LoDiscModel
+from lodisc.models.lodisc_model import LoDiscModel
 
 
 def _views(cfg: EncoderConfig, batch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:

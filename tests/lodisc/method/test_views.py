@@ -9,7 +9,7 @@ from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
 from lodisc.config import AugmentConfig, EncoderConfig
-from lodisc.transforms import RandomGaussianBlur, TwoViewTransform, normalise_views
+from lodisc.method.views import RandomGaussianBlur, TwoViewTransform, normalise_views
 
 
 def _image(size: int = 48, seed: int = 0) -> Image.Image:

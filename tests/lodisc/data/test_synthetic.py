@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lodisc.synthetic import (
+from lodisc.data.synthetic import (
     SLOTS,
     choose_combinations,
     generate_dataset,

@@ -7,8 +7,14 @@ import pytest
 from PIL import Image
 
 from lodisc.config import EncoderConfig
-from lodisc.preprocess import crop_uint8, normalise, preprocess_batch, preprocess_image
-from lodisc.transforms import eval_transform, preprocessing_dict
+from lodisc.evaluation.eval_transform import eval_transform
+from lodisc.inference.image_preprocess import (
+    crop_uint8,
+    normalise,
+    preprocess_batch,
+    preprocess_image,
+    preprocessing_dict,
+)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from lodisc.config import EncoderConfig, LoDiscConfig
-from lodisc.losses import info_nce
-from lodisc.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
+from lodisc.method.losses import info_nce
+from lodisc.method.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
 from lodisc.models.attention import CLSAttentionRecorder
 from lodisc.models.encoder import Encoder, forward_kept_tokens
 

@@ -1,4 +1,4 @@
-"""Preprocessing: the one eval transform and the two asymmetric training views."""
+"""The two asymmetric training views (MoCo v3 / BYOL) and their normalisation on the device."""
 
 from __future__ import annotations
 
@@ -10,35 +10,7 @@ from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
 from lodisc.config import AugmentConfig, EncoderConfig
-
-
-def eval_resize(cfg: EncoderConfig) -> int:
-    """Shorter-side size before the centre crop."""
-    return int(round(cfg.img_size / cfg.resize_crop_pct))
-
-
-def eval_transform(cfg: EncoderConfig) -> T.Compose:
-    """Resize the shorter side, centre-crop ``img_size``, normalise: used by every consumer."""
-    return T.Compose(
-        [
-            T.Resize(eval_resize(cfg), interpolation=T.InterpolationMode.BICUBIC),
-            T.CenterCrop(cfg.img_size),
-            T.ToTensor(),
-            T.Normalize(cfg.mean, cfg.std),
-        ]
-    )
-
-
-def preprocessing_dict(cfg: EncoderConfig) -> dict[str, Any]:
-    """What a consumer (indexer, ONNX service) needs to reproduce :func:`eval_transform`."""
-    return {
-        "img_size": cfg.img_size,
-        "resize": eval_resize(cfg),
-        "interpolation": "bicubic",
-        "crop": "center",
-        "mean": list(cfg.mean),
-        "std": list(cfg.std),
-    }
+from lodisc.inference.image_preprocess import normalisation_affine
 
 
 class RandomGaussianBlur:
@@ -87,11 +59,9 @@ def _view(aug: AugmentConfig, enc: EncoderConfig, blur_p: float, solarize_p: flo
 def _affine(
     mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x / 255 - mean) / std`` as one scale and offset per channel, built once per device."""
-    mean64, std64 = torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
-    scale = (1.0 / (255.0 * std64)).float().view(-1, 1, 1)
-    offset = (-mean64 / std64).float().view(-1, 1, 1)
-    return scale.to(device), offset.to(device)
+    """:func:`normalisation_affine` as tensors on ``device``, built once per device."""
+    scale, offset = normalisation_affine(mean, std)
+    return torch.from_numpy(scale).to(device), torch.from_numpy(offset).to(device)
 
 
 def normalise_views(views: torch.Tensor, enc: EncoderConfig) -> torch.Tensor:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lodisc.metrics import chance_map, retrieval_metrics
-from lodisc.reference_loops import loop_retrieval
+from lodisc.evaluation.retrieval_metrics import chance_map, retrieval_metrics
+from tests.oracles.reference_loops import loop_retrieval
 
 
 def _embeddings(n: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lodisc.schedules import cosine_lr
+from lodisc.method.schedules import cosine_lr
 
 
 @dataclass

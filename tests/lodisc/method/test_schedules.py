@@ -1,6 +1,6 @@
 import pytest
 
-from lodisc.schedules import cosine_lr, cosine_momentum, local_weight_at
+from lodisc.method.schedules import cosine_lr, cosine_momentum, local_weight_at
 
 
 def test_cosine_lr_and_momentum_end_points() -> None:

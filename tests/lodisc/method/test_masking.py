@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lodisc.masking import (
+from lodisc.method.masking import (
     apply_pixel_mask,
     fuse_attention,
     keep_indices,
@@ -9,7 +9,7 @@ from lodisc.masking import (
     num_kept,
     pixel_mask,
 )
-from lodisc.reference_loops import loop_pixel_mask
+from tests.oracles.reference_loops import loop_pixel_mask
 
 
 def test_vectorised_mask_equals_reference_loop() -> None:

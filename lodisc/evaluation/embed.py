@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lodisc.data import ImageFolderDataset, ImageList
+from lodisc.data.image_folders import ImageFolderDataset, ImageList
 
 
 def make_eval_loader(

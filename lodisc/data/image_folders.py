@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from lodisc.imageio import IMAGE_EXTENSIONS, load_rgb
+from lodisc.inference.image_decode import IMAGE_EXTENSIONS, load_rgb
 
 logger = logging.getLogger(__name__)
 

@@ -303,7 +303,7 @@ def generate_dataset(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line; exits with a message on bad arguments or a non-empty ``--out``."""
-    parser = argparse.ArgumentParser("python -m lodisc.synthetic", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser("python -m lodisc.data.synthetic", description=_DESCRIPTION)
     parser.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
     parser.add_argument("--classes", type=int, default=12)
     parser.add_argument("--per-class", type=int, default=20, help="training images per class")
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = generate_dataset(**vars(parser.parse_args(argv)), progress=True)
     except (FileExistsError, ValueError) as err:
-        raise SystemExit(f"lodisc.synthetic: error: {err}") from err
+        raise SystemExit(f"lodisc.data.synthetic: error: {err}") from err
     print(out)
     return 0
 

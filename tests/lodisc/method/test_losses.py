@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from lodisc.losses import info_nce
+from lodisc.method.losses import info_nce
 
 
 def naive_info_nce(q: torch.Tensor, k: torch.Tensor, t: float) -> float:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lodisc.catalog import Catalog
-from lodisc.index import IndexFileError
+from lodisc.index_format.catalog import Catalog
+from lodisc.index_format.vectors import IndexFileError
 
 
 def write_catalog(path: Path, labels: list[str]) -> None:

@@ -1,29 +1,15 @@
-"""The published index: ``INDEX_DIR/manifest.json`` naming a generation folder with the FAISS index
-and a read-only SQLite catalog of its items. Written by ``indexer/``, read by ``service/``.
-
-    INDEX_DIR/manifest.json          model_sha256, dim, preprocessing, metric, index_type,
-                                     item_count, built_at, generation, gallery_root
-    INDEX_DIR/gallery.sqlite         the indexer's working state (items + embedding cache)
-    INDEX_DIR/<generation>/index.faiss
-    INDEX_DIR/<generation>/catalog.sqlite   items(id, path, label, sha256, width, height, added_at)
-
-The manifest is replaced atomically last, so a reader always sees a complete generation.
-"""
+"""The catalog: read-only SQLite metadata of a generation's items (schema written and read here)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from lodisc.index import FaissIndex, IndexFileError
+from lodisc.index_format.vectors import IndexFileError
 
-MANIFEST = "manifest.json"
-INDEX_FILE = "index.faiss"
-CATALOG_FILE = "catalog.sqlite"
 ITEM_COLUMNS = ("id", "path", "label", "sha256", "width", "height", "added_at")
 
 
@@ -94,48 +80,26 @@ class Catalog:
         return [(str(label), int(n)) for label, n in rows]
 
 
-@dataclass
-class PublishedIndex:
-    """A loaded generation: manifest, FAISS index and catalog."""
+def write_catalog(working_db: Path, target: Path, model: str) -> None:
+    """Copy from the indexer's working database the items embedded by ``model`` to a new catalog.
 
-    root: Path
-    manifest: dict[str, Any]
-    index: FaissIndex
-    catalog: Catalog
-
-    @property
-    def gallery_root(self) -> Path:
-        """Folder the item paths are relative to."""
-        return Path(self.manifest["gallery_root"])
-
-
-def read_manifest(index_dir: str | Path) -> dict[str, Any]:
-    """The manifest of an index folder, naming the file on failure."""
-    path = Path(index_dir) / MANIFEST
-    if not path.is_file():
-        raise IndexFileError(
-            f"no index at {index_dir} ({MANIFEST} not found): run indexer/build_index.py"
+    Args:
+        working_db: the indexer's ``gallery.sqlite`` (tables ``items`` and ``embeddings``).
+        target: the new generation's ``catalog.sqlite``.
+        model: the model sha256 whose embeddings are in the generation's index.
+    """
+    with closing(sqlite3.connect(target)) as out:
+        out.execute("ATTACH DATABASE ? AS src", (str(working_db),))
+        out.execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, path TEXT NOT NULL, label TEXT NOT NULL,"
+            " sha256 TEXT NOT NULL, width INTEGER, height INTEGER, added_at TEXT)"
         )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise IndexFileError(f"cannot read {path}: {err}") from err
-    missing = {"model_sha256", "dim", "preprocessing", "generation", "gallery_root"} - set(manifest)
-    if missing:
-        raise IndexFileError(f"{path} lacks {sorted(missing)}")
-    return manifest
-
-
-def load_published(index_dir: str | Path) -> PublishedIndex:
-    """Load the current generation of an index folder."""
-    root = Path(index_dir)
-    manifest = read_manifest(root)
-    generation = root / manifest["generation"]
-    index = FaissIndex.load(generation / INDEX_FILE, manifest.get("index_type", ""))
-    catalog = Catalog(generation / CATALOG_FILE)
-    if index.count != catalog.count or index.dim != int(manifest["dim"]):
-        raise IndexFileError(
-            f"{generation}: index has {index.count} vectors of dim {index.dim}, catalog "
-            f"{catalog.count} items, manifest dim {manifest['dim']}: rebuild the index"
+        out.execute(
+            "INSERT INTO items SELECT i.id, i.path, i.label, i.sha256, i.width, i.height, i.added_at"
+            " FROM src.items i WHERE EXISTS (SELECT 1 FROM src.embeddings e"
+            " WHERE e.sha256 = i.sha256 AND e.model = ?)",
+            (model,),
         )
-    return PublishedIndex(root, manifest, index, catalog)
+        out.execute("CREATE INDEX items_label ON items(label)")
+        out.commit()
+        out.execute("DETACH DATABASE src")

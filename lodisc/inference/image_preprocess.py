@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lodisc.config import EncoderConfig
+
 
 def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     """torchvision's ``Resize(int)`` output size for a (width, height) image."""
@@ -41,15 +43,43 @@ def crop_uint8(image: Image.Image, spec: dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
 
 
+def normalisation_affine(
+    mean: Sequence[float], std: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(x / 255 - mean) / std`` as one float32 (3, 1, 1) scale and offset per channel.
+
+    The one definition of the normalisation: serving (numpy) and training views (torch) use it.
+    """
+    mean64 = np.asarray(mean, dtype=np.float64)
+    std64 = np.asarray(std, dtype=np.float64)
+    scale = (1.0 / (255.0 * std64)).astype(np.float32)[:, None, None]
+    offset = (-mean64 / std64).astype(np.float32)[:, None, None]
+    return scale, offset
+
+
 def normalise(pixels: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """(..., 3, S, S) uint8 -> float32 ``(x / 255 - mean) / std`` in two vectorised passes."""
-    mean = np.asarray(spec["mean"], dtype=np.float64)
-    std = np.asarray(spec["std"], dtype=np.float64)
-    scale = (1.0 / (255.0 * std)).astype(np.float32)[:, None, None]
-    offset = (-mean / std).astype(np.float32)[:, None, None]
+    scale, offset = normalisation_affine(spec["mean"], spec["std"])
     out = np.multiply(pixels, scale, dtype=np.float32)
     out += offset
     return out
+
+
+def eval_resize(cfg: EncoderConfig) -> int:
+    """Shorter-side size before the centre crop."""
+    return int(round(cfg.img_size / cfg.resize_crop_pct))
+
+
+def preprocessing_dict(cfg: EncoderConfig) -> dict[str, Any]:
+    """What a consumer (indexer, ONNX service) needs to reproduce the eval transform."""
+    return {
+        "img_size": cfg.img_size,
+        "resize": eval_resize(cfg),
+        "interpolation": "bicubic",
+        "crop": "center",
+        "mean": list(cfg.mean),
+        "std": list(cfg.std),
+    }
 
 
 def preprocess_image(image: Image.Image, spec: dict[str, Any]) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics, linear probe, embedding loops, mask diagnostics."""

@@ -1,0 +1,1 @@
+"""The published index format: folder layout, manifest, catalog schema, FAISS vectors."""

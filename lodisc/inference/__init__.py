@@ -1,0 +1,1 @@
+"""Serving runtime without torch: image decoding, eval preprocessing, the ONNX encoder."""

@@ -1,0 +1,1 @@
+"""The LoDisc method: location-wise masks, contrastive losses, schedules, training views."""
