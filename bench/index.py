@@ -41,7 +41,7 @@ import indexer.build_index as build_module
 from bench.results import record
 from indexer.build_index import build_index
 from indexer.embedder import OnnxBackend, decoded_batches, load_backend
-from indexer.gallery import GalleryDB, list_gallery_files
+from indexer.working_db import GalleryDB, list_gallery_files
 from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig
 from lodisc.index_format.vectors import FaissIndex, choose_factory, normalise

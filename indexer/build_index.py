@@ -24,8 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.embedder import decoded_batches, load_backend
-from indexer.gallery import GalleryDB, GalleryDBError, database_error
 from indexer.publish import publish, remove_stale
+from indexer.working_db import GalleryDB, GalleryDBError, database_error
 from lodisc.checkpoint import CheckpointError
 from lodisc.hashing import file_sha256
 from lodisc.index_format.layout import WORKING_DB

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from indexer.gallery import is_disk_full
+from indexer.working_db import is_disk_full
 from lodisc.index_format.catalog import write_catalog
 from lodisc.index_format.layout import (
     CATALOG_FILE,

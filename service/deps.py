@@ -10,9 +10,9 @@ from fastapi.security import APIKeyHeader
 
 from service.batcher import MicroBatcher
 from service.config import Settings
-from service.metrics import ServiceMetrics
+from service.prometheus_metrics import ServiceMetrics
 from service.searcher import Searcher
-from service.slot import SearcherSlot
+from service.searcher_slot import SearcherSlot
 
 
 def get_settings_state(request: Request) -> Settings:

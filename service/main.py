@@ -20,13 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from service.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from service.compatibility import IndexMismatchError
 from service.config import Settings, get_settings
-from service.gallery import ItemNotFoundError
+from service.gallery_items import ItemNotFoundError
 from service.images import ImageInputError, set_pixel_guard
-from service.metrics import ServiceMetrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware, SettingsCORSMiddleware
+from service.prometheus_metrics import ServiceMetrics
 from service.routers import admin, health, items, search
 from service.searcher import Searcher
-from service.slot import SearcherSlot
+from service.searcher_slot import SearcherSlot
 
 logger = logging.getLogger(__name__)
 

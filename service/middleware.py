@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
-from service.metrics import ServiceMetrics
+from service.prometheus_metrics import ServiceMetrics
 
 MULTIPART_SLACK = 64 * 1024  # multipart boundaries, part headers and the small form fields
 BATCH_PATH = "/search/batch"

@@ -14,7 +14,7 @@ from service.schemas import (
     SearchResponse,
     Timings,
 )
-from service.search_types import HitResult, QueryResult, SearchOutcome
+from service.search_outcome import HitResult, QueryResult, SearchOutcome
 from service.searcher import Searcher
 
 

@@ -1,7 +1,7 @@
 """Where a search request goes: the ONNX encoder and the published index behind one object.
 
 No web framework here: :class:`Searcher` takes upload bytes or gallery ids and returns plain
-dataclasses (``service/search_types.py``), so it is unit-testable without HTTP.
+dataclasses (``service/search_outcome.py``), so it is unit-testable without HTTP.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lodisc.inference.onnx_encoder import OnnxEncoder
 from service.batcher import MicroBatcher
 from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings
-from service.gallery import Gallery, ItemNotFoundError
+from service.gallery_items import Gallery, ItemNotFoundError
 from service.images import decode_uploads
 from service.overlay import (
     encode_png,
@@ -33,7 +33,7 @@ from service.overlay import (
     pivotal_map,
     render_overlay,
 )
-from service.search_types import Explanation, Hit, HitResult, QueryResult, SearchOutcome
+from service.search_outcome import Explanation, Hit, HitResult, QueryResult, SearchOutcome
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import init_distributed, is_main, pick_device, shutdown_distributed
 from training.data import build_train_data
 from training.engine import CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer
-from training.init import initialise, is_lodisc_checkpoint
+from training.init_weights import initialise, is_lodisc_checkpoint
 from training.overrides import apply_overrides
 
 logger = logging.getLogger("training.pretrain")

@@ -70,7 +70,7 @@ class LoDiscModel(nn.Module):
         use_local = local_weight > 0
         with torch.no_grad():
             with self.attention.record(enabled=use_local) as rows:
-                k1, k2 = self._teacher(self.teacher_backbone(views)).chunk(2)
+                k1, k2 = self._project_keys(self.teacher_backbone(views)).chunk(2)
         loss_global = info_nce(q1, k2, self.cfg.temperature) + info_nce(
             q2, k1, self.cfg.temperature
         )
@@ -87,7 +87,7 @@ class LoDiscModel(nn.Module):
         loss = loss_global + local_weight * loss_local
         return StepOutput(loss, loss_global.detach(), loss_local.detach(), keep)
 
-    def _teacher(self, cls: torch.Tensor) -> torch.Tensor:
+    def _project_keys(self, cls: torch.Tensor) -> torch.Tensor:
         return self.teacher_projector(cls)
 
     def _masked_keys(
@@ -96,9 +96,9 @@ class LoDiscModel(nn.Module):
         """Teacher keys of the local views: pixel masking (reference) or token dropping."""
         if self.cfg.local_mode == "pixel":
             masked = apply_pixel_mask(views, keep, self.student.grid_size)
-            return self._teacher(self.teacher_backbone(masked))
+            return self._project_keys(self.teacher_backbone(masked))
         kept = keep_indices(scores, self.cfg.keep_ratio)
-        return self._teacher(forward_kept_tokens(self.teacher_backbone, views, kept))
+        return self._project_keys(forward_kept_tokens(self.teacher_backbone, views, kept))
 
     @torch.no_grad()
     def update_teacher(self, momentum: float) -> None:

@@ -11,7 +11,7 @@ from lodisc.inference.onnx_encoder import ModelError
 from service.compatibility import IndexMismatchError
 from service.deps import AdminDep, BatcherDep, SettingsDep, SlotDep
 from service.schemas import ReloadRequest, ReloadResponse, error_responses
-from service.slot import reload_searcher
+from service.searcher_slot import reload_searcher
 
 NAME_CHARS = 200  # of a refused path, echoed in the error message
 

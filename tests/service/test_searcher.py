@@ -10,7 +10,7 @@ import pytest
 
 from service.batcher import MicroBatcher
 from service.config import Settings
-from service.gallery import ItemNotFoundError
+from service.gallery_items import ItemNotFoundError
 from service.searcher import Searcher
 
 
