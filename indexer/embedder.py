@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lodisc.checkpoint import load_encoder, read_checkpoint
+from lodisc.evaluation.embed import embed_batch
 from lodisc.hashing import file_sha256
 from lodisc.inference.image_decode import load_rgb
 from lodisc.inference.image_preprocess import crop_uint8, normalise
@@ -58,13 +59,8 @@ class TorchBackend:
         self.preprocessing = read_checkpoint(path)["preprocessing"]
         self.checkpoint_sha256 = file_sha256(path)
 
-    @torch.no_grad()
     def embed(self, batch: np.ndarray) -> np.ndarray:
-        images = torch.from_numpy(batch).to(self.device)
-        with torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
-        ):
-            return self.encoder(images).float().cpu().numpy()
+        return embed_batch(self.encoder, torch.from_numpy(batch), self.device).numpy()
 
 
 def load_backend(path: Path, runtime: str, device: str) -> Backend:

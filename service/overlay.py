@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lodisc.index_format.vectors import normalise
 from lodisc.inference.image_preprocess import crop_box
 
 TINY = np.finfo(np.float32).tiny
@@ -136,17 +137,11 @@ def find_correspondences(
     """
     cols = query_heat.shape[1]
     order = np.argsort(-query_heat.ravel(), kind="stable")[:top]  # (T,)
-    queries = _unit_rows(query_patches[order])  # (T, D)
-    similarity = queries @ _unit_rows(hit_patches).T  # (T, N)
+    queries = normalise(query_patches[order])  # (T, D)
+    similarity = queries @ normalise(hit_patches).T  # (T, N)
     best = similarity.argmax(axis=1)  # (T,)
     scores = similarity[np.arange(len(order)), best]
     return [
         Correspondence((int(q) // cols, int(q) % cols), (int(h) // cols, int(h) % cols), float(s))
         for q, h, s in zip(order, best, scores, strict=True)
     ]
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """L2-normalise rows (float32)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)

@@ -28,6 +28,28 @@ def make_eval_loader(
 
 
 @torch.no_grad()
+def embed_batch(
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    device: torch.device,
+    amp: bool = True,
+) -> torch.Tensor:
+    """One batch through ``model`` on ``device`` (bf16 autocast on CUDA when ``amp``).
+
+    Args:
+        model: maps (B, 3, H, W) -> (B, D).
+        images: (B, 3, H, W) float32 normalised images, on any device.
+
+    Returns:
+        (B, D) float32 features on the CPU.
+    """
+    use_amp = amp and device.type == "cuda"
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        out = model(images.to(device, non_blocking=True))
+    return out.float().cpu()
+
+
+@torch.no_grad()
 def embed_images(
     model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     loader: DataLoader,
@@ -48,10 +70,7 @@ def embed_images(
         float32 features (N, D) and int64 labels (N,).
     """
     features, labels = [], []
-    use_amp = amp and device.type == "cuda"
     for images, target in tqdm(loader, desc="embed", disable=not progress, leave=False):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            out = model(images.to(device, non_blocking=True))
-        features.append(out.float().cpu())
+        features.append(embed_batch(model, images, device, amp))
         labels.append(target)
     return torch.cat(features).numpy(), torch.cat(labels).numpy()
