@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lodisc.index_format.catalog import Item
+from lodisc.inference.image_preprocess import crop_box
 from service.overlay import png_data_uri
 from service.schemas import (
     BatchSearchResponse,
@@ -40,11 +43,19 @@ def to_item(base: str, item: Item) -> ItemOut:
     )
 
 
-def to_hit(base: str, result: HitResult) -> SearchHit:
+def view_box(width: int, height: int, spec: dict[str, Any]) -> list[float]:
+    """The region of a (width, height) image the model sees (and the patch grid covers), as
+    [left, top, right, bottom] fractions of the image's width and height."""
+    left, top, right, bottom = crop_box(width, height, spec)
+    return [round(v, 5) for v in (left / width, top / height, right / width, bottom / height)]
+
+
+def to_hit(base: str, result: HitResult, spec: dict[str, Any]) -> SearchHit:
     """One result; explain fields only when the hit was explained."""
     hit = result.hit
     explained = result.correspondences is not None
     return SearchHit(
+        crop_box=view_box(hit.item.width, hit.item.height, spec) if explained else None,
         id=hit.id,
         score=hit.score,
         label=hit.item.label,
@@ -60,18 +71,27 @@ def to_hit(base: str, result: HitResult) -> SearchHit:
     )
 
 
-def to_query(base: str, query: QueryResult) -> QueryResults:
-    """Hits of one query image and its inline overlay."""
+def to_query(base: str, query: QueryResult, searcher: Searcher) -> QueryResults:
+    """Hits of one query image, its inline overlay, and (explained) the grid and crop boxes."""
+    spec = searcher.encoder.preprocessing
     overlay = png_data_uri(query.overlay_png) if query.overlay_png else None
-    return QueryResults(results=[to_hit(base, r) for r in query.hits], query_overlay=overlay)
+    size = query.image_size
+    return QueryResults(
+        results=[to_hit(base, r, spec) for r in query.hits],
+        query_overlay=overlay,
+        grid=searcher.encoder.grid_size if query.explained else None,
+        query_crop_box=view_box(size[0], size[1], spec) if size else None,
+    )
 
 
 def to_search_response(base: str, outcome: SearchOutcome, searcher: Searcher) -> SearchResponse:
     """The response of a single-query search."""
-    query = to_query(base, outcome.queries[0])
+    query = to_query(base, outcome.queries[0], searcher)
     return SearchResponse(
         results=query.results,
         query_overlay=query.query_overlay,
+        grid=query.grid,
+        query_crop_box=query.query_crop_box,
         timings_ms=Timings(**outcome.timings_ms),
         model_version=searcher.model_version,
         index_version=IndexVersion(**searcher.index_version),
@@ -81,7 +101,7 @@ def to_search_response(base: str, outcome: SearchOutcome, searcher: Searcher) ->
 def to_batch_response(base: str, outcome: SearchOutcome, searcher: Searcher) -> BatchSearchResponse:
     """The response of a batch search, queries in upload order."""
     return BatchSearchResponse(
-        queries=[to_query(base, q) for q in outcome.queries],
+        queries=[to_query(base, q, searcher) for q in outcome.queries],
         timings_ms=Timings(**outcome.timings_ms),
         model_version=searcher.model_version,
         index_version=IndexVersion(**searcher.index_version),

@@ -77,6 +77,11 @@ class SearchHit(BaseModel):
     overlay_url: str | None = Field(None, description="with explain: the hit's heatmap PNG")
     overlay: str | None = Field(None, description="with explain and inline: PNG data URI")
     correspondences: list[CorrespondenceOut] | None = None
+    crop_box: list[float] | None = Field(
+        None,
+        description="with explain: the region of the hit image the model sees and its patch grid "
+        "covers, [left, top, right, bottom] as fractions of the image width and height",
+    )
 
 
 class IndexVersion(BaseModel):
@@ -100,6 +105,14 @@ class SearchResponse(BaseModel):
 
     results: list[SearchHit]
     query_overlay: str | None = Field(None, description="with explain: PNG data URI")
+    grid: tuple[int, int] | None = Field(
+        None, description="with explain: the patch grid [rows, cols] of overlays and patches"
+    )
+    query_crop_box: list[float] | None = Field(
+        None,
+        description="with explain: the region of the query the model sees, [left, top, right, "
+        "bottom] as fractions of its width and height",
+    )
     timings_ms: Timings
     model_version: str
     index_version: IndexVersion
@@ -110,6 +123,14 @@ class QueryResults(BaseModel):
 
     results: list[SearchHit]
     query_overlay: str | None = None
+    grid: tuple[int, int] | None = Field(
+        None, description="with explain: the patch grid [rows, cols] of overlays and patches"
+    )
+    query_crop_box: list[float] | None = Field(
+        None,
+        description="with explain: the region of the query the model sees, [left, top, right, "
+        "bottom] as fractions of its width and height",
+    )
 
 
 class BatchSearchResponse(BaseModel):

@@ -43,6 +43,8 @@ class QueryResult:
 
     hits: list[HitResult]
     overlay_png: bytes | None = None
+    explained: bool = False  # explanations were asked for (grid and crop boxes are reported)
+    image_size: tuple[int, int] | None = None  # (width, height) of an uploaded query image
 
 
 @dataclass

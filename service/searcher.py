@@ -211,7 +211,11 @@ class Searcher:
             pairs = find_correspondences(query.patches, query.heat, other.patches, top)
             png = self.item_overlay_png(hit.id, other) if inline else None
             results.append(HitResult(hit, pairs, png))
-        return QueryResult(results, None if image is None else self.overlay_png(image, query))
+        if image is None:  # "more like this": the query is a gallery item with its own URL
+            return QueryResult(results, None, explained=True)
+        return QueryResult(
+            results, self.overlay_png(image, query), True, (image.width, image.height)
+        )
 
     def explain_items(
         self, item_ids: Sequence[int], missing_ok: bool = False

@@ -1,8 +1,8 @@
 """Client-side pictures: thumbnails, overlay blending and the patch-correspondence canvas (PIL only).
 
-Patch coordinates are [row, col] on the model's patch grid, which covers the model's centre crop:
-the central square of the image's shorter side when the model resizes that side straight to its
-input size (``resize_crop_pct`` 1.0, the default of ``lodisc.config.EncoderConfig``).
+Patch coordinates are [row, col] on the model's patch grid (the answer's ``grid``), which covers the
+region of each image the model saw (the answer's ``query_crop_box`` and each hit's ``crop_box``):
+the UI draws what the service reports and derives nothing from the model.
 """
 
 from __future__ import annotations
@@ -72,37 +72,18 @@ def blend_overlay(image: Image.Image, overlay: Image.Image, opacity: float) -> I
     return Image.blend(image.convert("RGB"), top, opacity)
 
 
-def infer_grid(response: dict[str, Any]) -> Grid | None:
-    """The patch grid (rows, cols) of a search answer: from the answer, else inferred.
-
-    Inference takes a square grid just large enough for every patch index in the answer, so it
-    can come out small when the matched patches all avoid the last rows and columns.
-
-    Returns:
-        None when the answer has neither a grid nor any correspondences.
-    """
-    for key in ("grid", "grid_size", "patch_grid"):
-        if response.get(key):
-            rows, cols = response[key]
-            return int(rows), int(cols)
-    largest = -1
-    for hit in response.get("results", []):
-        for pair in hit.get("correspondences") or []:
-            largest = max(largest, *pair["query_patch"], *pair["hit_patch"])
-    return (largest + 1, largest + 1) if largest >= 0 else None
+def answer_grid(response: dict[str, Any]) -> Grid | None:
+    """The patch grid (rows, cols) an explained search answer reports (None when unexplained)."""
+    grid = response.get("grid")
+    return (int(grid[0]), int(grid[1])) if grid else None
 
 
-def model_view_box(size: tuple[int, int], crop_fraction: float = 1.0) -> Box:
-    """The region of a (width, height) image the model sees: a centred square.
-
-    Args:
-        size: image (width, height) in pixels.
-        crop_fraction: crop side over the shorter side (the model's ``resize_crop_pct``).
-    """
+def view_box(size: tuple[int, int], fractions: Sequence[float] | None) -> Box:
+    """The region of a shown (width, height) picture the model saw, from the answer's crop box
+    (fractions of width and height); the whole picture when the answer gives none."""
     width, height = size
-    side = min(width, height) * crop_fraction
-    left, top = (width - side) / 2.0, (height - side) / 2.0
-    return left, top, left + side, top + side
+    left, top, right, bottom = fractions if fractions else (0.0, 0.0, 1.0, 1.0)
+    return left * width, top * height, right * width, bottom * height
 
 
 def patch_box(patch: Sequence[int], grid: Grid, view: Box) -> Box:
@@ -131,8 +112,8 @@ def draw_correspondences(
     hit: Image.Image,
     pairs: Iterable[dict[str, Any]],
     grid: Grid,
+    crop_boxes: tuple[Sequence[float] | None, Sequence[float] | None] = (None, None),
     height: int = 360,
-    crop_fraction: float = 1.0,
 ) -> Image.Image:
     """Query and hit side by side, each matched patch boxed and joined by a line to its match.
 
@@ -141,8 +122,9 @@ def draw_correspondences(
         hit: the hit picture (plain or with its overlay).
         pairs: ``correspondences`` of the hit: {query_patch: [r, c], hit_patch: [r, c], score}.
         grid: patch grid (rows, cols) of the model.
+        crop_boxes: the answer's ``query_crop_box`` and the hit's ``crop_box`` (see
+            :func:`view_box`).
         height: height of the canvas in pixels.
-        crop_fraction: see :func:`model_view_box`.
 
     Returns:
         An RGB canvas, numbered pairs in the order given (the most pivotal query patch first).
@@ -154,8 +136,8 @@ def draw_correspondences(
     canvas.paste(right_img, (offset, 0))
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=LABEL_SIZE)
-    query_view = model_view_box(left_img.size, crop_fraction)
-    hit_view = model_view_box(right_img.size, crop_fraction)
+    query_view = view_box(left_img.size, crop_boxes[0])
+    hit_view = view_box(right_img.size, crop_boxes[1])
     for number, pair in enumerate(pairs, start=1):
         colour = PAIR_COLOURS[(number - 1) % len(PAIR_COLOURS)]
         q_box = patch_box(pair["query_patch"], grid, query_view)

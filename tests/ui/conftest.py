@@ -16,7 +16,7 @@ from ui.client import ServiceClient, ServiceError
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 LABELS = ("sparrow", "finch", "wren")
-GRID = 4  # patch grid of the fake model; the answers carry no grid, so the UI infers it
+GRID = 4  # patch grid of the fake model, reported in the answers as the service does
 
 
 def png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> bytes:
@@ -35,6 +35,7 @@ def fake_answer(k: int) -> dict[str, Any]:
             "label": LABELS[rank % len(LABELS)],
             "image_url": f"/items/{100 + rank}/image",
             "overlay_url": f"/items/{100 + rank}/overlay",
+            "crop_box": [0.0, 0.0, 1.0, 1.0],
             "correspondences": [
                 {"query_patch": [0, 0], "hit_patch": [GRID - 1, GRID - 1], "score": 0.8},
                 {"query_patch": [1, 2], "hit_patch": [2, 1], "score": 0.6},
@@ -45,6 +46,8 @@ def fake_answer(k: int) -> dict[str, Any]:
     return {
         "results": results,
         "query_overlay": None,
+        "grid": [GRID, GRID],
+        "query_crop_box": [1 / 6, 0.0, 5 / 6, 1.0],
         "timings_ms": {"decode": 1.0, "embed": 5.0, "search": 0.5, "explain": 9.0},
         "model_version": "abc123def456",
         "index_version": {"generation": "gen-7", "built_at": "2026-11-26T10:00:00Z"},

@@ -12,26 +12,25 @@ from ui.drawing import (
     CANVAS_GAP,
     PAIR_COLOURS,
     ImageDecodeError,
+    answer_grid,
     blend_overlay,
     decode_data_uri,
     draw_correspondences,
-    infer_grid,
-    model_view_box,
     open_rgb,
     patch_box,
+    view_box,
 )
 
 
-def test_infer_grid_prefers_the_answer_then_the_largest_patch_index():
-    assert infer_grid({"grid": [14, 14], "results": []}) == (14, 14)
+def test_the_grid_comes_from_the_answer_only():
+    assert answer_grid({"grid": [14, 14], "results": []}) == (14, 14)
     pairs = [{"query_patch": [0, 5], "hit_patch": [2, 1], "score": 0.5}]
-    assert infer_grid({"results": [{"correspondences": pairs}]}) == (6, 6)
-    assert infer_grid({"results": [{"id": 1}]}) is None
+    assert answer_grid({"results": [{"correspondences": pairs}]}) is None
 
 
-def test_model_view_is_the_centred_square_of_the_shorter_side():
-    assert model_view_box((200, 100)) == (50.0, 0.0, 150.0, 100.0)
-    assert model_view_box((100, 300)) == (0.0, 100.0, 100.0, 200.0)
+def test_view_box_scales_the_answer_crop_box_to_the_shown_picture():
+    assert view_box((200, 100), [0.25, 0.0, 0.75, 1.0]) == (50.0, 0.0, 150.0, 100.0)
+    assert view_box((100, 300), None) == (0.0, 0.0, 100.0, 300.0)
     assert patch_box([1, 3], (4, 4), (50.0, 0.0, 150.0, 100.0)) == (125.0, 25.0, 150.0, 50.0)
 
 
@@ -47,7 +46,8 @@ def test_correspondence_canvas_boxes_matched_patches():
     query = Image.new("RGB", (100, 100), (0, 0, 0))
     hit = Image.new("RGB", (200, 100), (0, 0, 0))
     pairs = [{"query_patch": [0, 0], "hit_patch": [3, 3], "score": 0.9}]
-    canvas = draw_correspondences(query, hit, pairs, (4, 4), height=100)
+    boxes = (None, [0.25, 0.0, 0.75, 1.0])  # the hit's centre square, as the service reports it
+    canvas = draw_correspondences(query, hit, pairs, (4, 4), boxes, height=100)
     assert canvas.size == (100 + CANVAS_GAP + 200, 100)
     colour = PAIR_COLOURS[0]
     assert canvas.getpixel((1, 12)) == colour  # left edge of query patch (0, 0)

@@ -8,7 +8,7 @@ import streamlit as st
 from PIL import Image
 
 from ui.client import ServiceClient, ServiceError
-from ui.drawing import ImageDecodeError, draw_correspondences, infer_grid, make_thumbnail, open_rgb
+from ui.drawing import ImageDecodeError, answer_grid, draw_correspondences, make_thumbnail, open_rgb
 from ui.session import (
     ANSWER,
     ITEM_INPUT,
@@ -177,9 +177,10 @@ def render_detail(
         query_view = with_overlay(query_picture, query_overlay, show, opacity)
         hit_view = with_overlay(hit_picture, hit_overlay(api, hit, DETAIL_SIDE), show, opacity)
         pairs = hit.get("correspondences") or []
-        grid = infer_grid(response)
+        grid = answer_grid(response)
         if pairs and grid is not None:
-            canvas = draw_correspondences(query_view, hit_view, pairs, grid)
+            boxes = (response.get("query_crop_box"), hit.get("crop_box"))
+            canvas = draw_correspondences(query_view, hit_view, pairs, grid, boxes)
             st.image(canvas, caption="matched patches: query (left), hit (right)")
             st.table(correspondence_rows(pairs))
         else:
