@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     overlay_max_side: int = Field(1024, ge=16, description="overlays are scaled down to this")
     explain_cache_items: int = Field(128, ge=0, description="gallery items' explain outputs kept")
     correspondences: int = Field(5, ge=1, description="patch pairs returned per hit")
+    match_keep_ratio: float = Field(
+        0.3, gt=0.0, le=1.0, description="share of the query's pivotal patches in match maps"
+    )
+    calibration_sample: int = Field(
+        2000, ge=0, description="gallery items sampled to calibrate scores (0: no calibration)"
+    )
+    none_quantile: float = Field(
+        0.01, ge=0.0, le=1.0, description="'none' below this quantile of in-gallery similarities"
+    )
+    none_margin: float = Field(0.02, ge=0.0, description="cosine margin below none_quantile")
+    strong_quantile: float = Field(
+        0.25, ge=0.0, le=1.0, description="'strong' from this quantile of in-gallery similarities"
+    )
+    duplicate_score: float = Field(0.995, ge=0.0, le=1.0, description="duplicate from this cosine")
 
 
 @lru_cache

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from lodisc.index_format.catalog import Item
 from lodisc.inference.image_preprocess import crop_box
+from service.calibration import ScoreCalibration, vote_label
 from service.overlay import png_data_uri
 from service.schemas import (
     BatchSearchResponse,
     CorrespondenceOut,
     IndexVersion,
     ItemOut,
+    PredictedLabel,
     QueryResults,
     SearchHit,
     SearchResponse,
@@ -43,6 +47,11 @@ def to_item(base: str, item: Item) -> ItemOut:
     )
 
 
+def _rounded(values: np.ndarray) -> list[list[float]]:
+    """A (rows, cols) map as nested lists, 3 decimals (a few KB per hit at 14 x 14)."""
+    return np.round(values.astype(np.float64), 3).tolist()
+
+
 def view_box(width: int, height: int, spec: dict[str, Any]) -> list[float]:
     """The region of a (width, height) image the model sees (and the patch grid covers), as
     [left, top, right, bottom] fractions of the image's width and height."""
@@ -50,11 +59,28 @@ def view_box(width: int, height: int, spec: dict[str, Any]) -> list[float]:
     return [round(v, 5) for v in (left / width, top / height, right / width, bottom / height)]
 
 
-def to_hit(base: str, result: HitResult, spec: dict[str, Any]) -> SearchHit:
-    """One result; explain fields only when the hit was explained."""
+def to_hit(
+    base: str,
+    result: HitResult,
+    spec: dict[str, Any],
+    calibration: ScoreCalibration | None,
+    query_sha256: str | None,
+) -> SearchHit:
+    """One result; calibrated fields where the index has a calibration, explain fields only when
+    the hit was explained."""
     hit = result.hit
     explained = result.correspondences is not None
+    match = result.match
+    graded = calibration is not None
     return SearchHit(
+        match=calibration.match(hit.score) if graded else None,
+        confidence=round(float(calibration.confidence(np.float32(hit.score))), 4)
+        if graded
+        else None,
+        duplicate=hit.item.sha256 == query_sha256
+        or (graded and hit.score >= calibration.duplicate_score),
+        match_map=_rounded(match.hit_map) if match else None,
+        query_match_map=_rounded(match.query_map) if match else None,
         crop_box=view_box(hit.item.width, hit.item.height, spec) if explained else None,
         id=hit.id,
         score=hit.score,
@@ -76,9 +102,15 @@ def to_query(base: str, query: QueryResult, searcher: Searcher) -> QueryResults:
     spec = searcher.encoder.preprocessing
     overlay = png_data_uri(query.overlay_png) if query.overlay_png else None
     size = query.image_size
+    scores = np.array([r.hit.score for r in query.hits], dtype=np.float32)
+    vote = vote_label([r.hit.item.label for r in query.hits], scores)
+    calibration = searcher.calibration
     return QueryResults(
-        results=[to_hit(base, r, spec) for r in query.hits],
+        results=[to_hit(base, r, spec, calibration, query.sha256) for r in query.hits],
         query_overlay=overlay,
+        predicted_label=PredictedLabel(label=vote[0], confidence=round(vote[1], 4))
+        if vote
+        else None,
         grid=searcher.encoder.grid_size if query.explained else None,
         query_crop_box=view_box(size[0], size[1], spec) if size else None,
     )
@@ -90,6 +122,7 @@ def to_search_response(base: str, outcome: SearchOutcome, searcher: Searcher) ->
     return SearchResponse(
         results=query.results,
         query_overlay=query.query_overlay,
+        predicted_label=query.predicted_label,
         grid=query.grid,
         query_crop_box=query.query_crop_box,
         timings_ms=Timings(**outcome.timings_ms),

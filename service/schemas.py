@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -67,16 +67,44 @@ class CorrespondenceOut(BaseModel):
     score: float = Field(description="cosine similarity of the two patch tokens")
 
 
+class PredictedLabel(BaseModel):
+    """The label the top hits vote for, weighted by similarity."""
+
+    label: str
+    confidence: float = Field(description="share of the vote's weight the label won")
+
+
 class SearchHit(BaseModel):
     """One result."""
 
     id: int
     score: float = Field(description="cosine similarity to the query")
     label: str
+    match: Literal["strong", "weak", "none"] | None = Field(
+        None,
+        description="the score against this gallery's own scale: 'none' means nothing in the "
+        "gallery is close enough (absent where the index cannot be calibrated)",
+    )
+    confidence: float | None = Field(
+        None,
+        description="share of gallery items whose nearest neighbour is less similar than this "
+        "hit is to the query (0.5: a typical in-gallery match)",
+    )
+    duplicate: bool = Field(False, description="the same image or a near-identical one")
     image_url: str
     overlay_url: str | None = Field(None, description="with explain: the hit's heatmap PNG")
     overlay: str | None = Field(None, description="with explain and inline: PNG data URI")
     correspondences: list[CorrespondenceOut] | None = None
+    match_map: list[list[float]] | None = Field(
+        None,
+        description="with explain: rows x cols values in [0, 1], how much each patch of the hit "
+        "contributes to this match (the query's pivotal patches matched against the hit's)",
+    )
+    query_match_map: list[list[float]] | None = Field(
+        None,
+        description="with explain: rows x cols values in [0, 1], the query patches that drive "
+        "this match",
+    )
     crop_box: list[float] | None = Field(
         None,
         description="with explain: the region of the hit image the model sees and its patch grid "
@@ -105,6 +133,9 @@ class SearchResponse(BaseModel):
 
     results: list[SearchHit]
     query_overlay: str | None = Field(None, description="with explain: PNG data URI")
+    predicted_label: PredictedLabel | None = Field(
+        None, description="k-NN vote of the hits' labels, where the gallery is labelled"
+    )
     grid: tuple[int, int] | None = Field(
         None, description="with explain: the patch grid [rows, cols] of overlays and patches"
     )
@@ -123,6 +154,9 @@ class QueryResults(BaseModel):
 
     results: list[SearchHit]
     query_overlay: str | None = None
+    predicted_label: PredictedLabel | None = Field(
+        None, description="k-NN vote of the hits' labels, where the gallery is labelled"
+    )
     grid: tuple[int, int] | None = Field(
         None, description="with explain: the patch grid [rows, cols] of overlays and patches"
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lodisc.index_format.catalog import Item
+from service.matching import MatchExplanation
 from service.overlay import Correspondence
 
 
@@ -35,6 +36,7 @@ class HitResult:
     hit: Hit
     correspondences: list[Correspondence] | None = None
     overlay_png: bytes | None = None
+    match: MatchExplanation | None = None  # query-dependent maps, when explained
 
 
 @dataclass
@@ -45,6 +47,7 @@ class QueryResult:
     overlay_png: bytes | None = None
     explained: bool = False  # explanations were asked for (grid and crop boxes are reported)
     image_size: tuple[int, int] | None = None  # (width, height) of an uploaded query image
+    sha256: str | None = None  # of an uploaded query's bytes (exact duplicates)
 
 
 @dataclass

@@ -6,6 +6,7 @@ dataclasses (``service/search_outcome.py``), so it is unit-testable without HTTP
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -23,10 +24,12 @@ from lodisc.index_format.published import PublishedIndex, load_published
 from lodisc.inference.image_preprocess import preprocess_image
 from lodisc.inference.onnx_encoder import OnnxEncoder
 from service.batcher import MicroBatcher
+from service.calibration import CalibrationOptions, ScoreCalibration, calibrate
 from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings
 from service.gallery_items import Gallery, ItemNotFoundError
 from service.images import decode_uploads
+from service.matching import explain_matches
 from service.overlay import (
     encode_png,
     find_correspondences,
@@ -65,6 +68,9 @@ class Searcher:
         self.batcher = batcher
         self.settings = settings
         self.gallery = Gallery(published)
+        self.calibration: ScoreCalibration | None = None
+        if settings.calibration_sample > 0:
+            self.calibration = calibrate(published, calibration_options(settings))
         self._cache: OrderedDict[int, Explanation] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -140,16 +146,18 @@ class Searcher:
         start = time.perf_counter()
         hits = self.search_vectors(vectors, k)
         timings["search"] = _ms_since(start)
+        digests = [hashlib.sha256(data).hexdigest() for data in uploads]
         if not explain:
-            return SearchOutcome(
-                [QueryResult([HitResult(h) for h in row]) for row in hits], timings
-            )
-        start = time.perf_counter()
-        queries = [
-            self.explain_hits(image, out, row, inline)
-            for image, out, row in zip(images, outputs, hits, strict=True)
-        ]
-        timings["explain"] = _ms_since(start)
+            queries = [QueryResult([HitResult(h) for h in row]) for row in hits]
+        else:
+            start = time.perf_counter()
+            queries = [
+                self.explain_hits(image, out, row, inline)
+                for image, out, row in zip(images, outputs, hits, strict=True)
+            ]
+            timings["explain"] = _ms_since(start)
+        for query, digest in zip(queries, digests, strict=True):
+            query.sha256 = digest
         return SearchOutcome(queries, timings)
 
     def search_item(
@@ -211,11 +219,26 @@ class Searcher:
             pairs = find_correspondences(query.patches, query.heat, other.patches, top)
             png = self.item_overlay_png(hit.id, other) if inline else None
             results.append(HitResult(hit, pairs, png))
+        self.add_match_maps(query, results, explained)
         if image is None:  # "more like this": the query is a gallery item with its own URL
             return QueryResult(results, None, explained=True)
         return QueryResult(
             results, self.overlay_png(image, query), True, (image.width, image.height)
         )
+
+    def add_match_maps(
+        self, query: Explanation, results: list[HitResult], explained: dict[int, Explanation]
+    ) -> None:
+        """Query-dependent match maps (on the hit and on the query) of the explained hits."""
+        shown = [r for r in results if r.correspondences is not None]
+        if not shown:
+            return
+        hit_patches = np.stack([explained[r.hit.id].patches for r in shown])  # (K, N, D)
+        maps = explain_matches(
+            query.patches, query.heat, hit_patches, self.settings.match_keep_ratio
+        )
+        for result, match in zip(shown, maps, strict=True):
+            result.match = match
 
     def explain_items(
         self, item_ids: Sequence[int], missing_ok: bool = False
@@ -276,6 +299,17 @@ class Searcher:
             "model_path": str(self.encoder.path),
             "index_dir": str(self.published.root),
         }
+
+
+def calibration_options(settings: Settings) -> CalibrationOptions:
+    """The calibration settings of the service."""
+    return CalibrationOptions(
+        sample=settings.calibration_sample,
+        none_quantile=settings.none_quantile,
+        none_margin=settings.none_margin,
+        strong_quantile=settings.strong_quantile,
+        duplicate_score=settings.duplicate_score,
+    )
 
 
 def _ms_since(start: float) -> float:

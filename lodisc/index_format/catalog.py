@@ -74,6 +74,10 @@ class Catalog:
         )
         return [Item(*row) for row in rows], total
 
+    def ids(self) -> list[int]:
+        """Every item id, ascending."""
+        return [int(row[0]) for row in self._query("SELECT id FROM items ORDER BY id", [])]
+
     def labels(self) -> list[tuple[str, int]]:
         """Labels with their item counts."""
         rows = self._query("SELECT label, COUNT(*) FROM items GROUP BY label ORDER BY label", [])

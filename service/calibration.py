@@ -1,0 +1,109 @@
+"""Scores with a meaning, calibrated per index from the gallery itself.
+
+A cosine of 0.85 is a near-miss in one gallery and junk in another. What a gallery says about its
+own scale is how similar each of its items is to its nearest *other* item: a query that belongs
+to the gallery's domain scores like that; one that does not scores below nearly all of it. From a
+sample of the gallery's items:
+
+- ``confidence`` of a score is the share of gallery items whose nearest neighbour is less similar
+  (the empirical CDF: 0.5 is a typical in-gallery match, 0.01 is lower than 99% of them);
+- ``match`` is ``strong`` at or above the ``strong_quantile`` of those similarities, ``none``
+  below the ``none_quantile`` minus ``none_margin``, ``weak`` in between;
+- a hit at or above ``duplicate_score`` (or with the query's exact bytes) is a duplicate.
+Where the gallery has labels, the predicted label is a similarity-weighted vote of the top hits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from lodisc.index_format.published import PublishedIndex
+
+logger = logging.getLogger(__name__)
+
+MATCH_LEVELS = ("strong", "weak", "none")
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """How an index's scores are calibrated (service settings)."""
+
+    sample: int = 2000  # gallery items whose nearest neighbour is looked up at load
+    none_quantile: float = 0.01  # below this quantile of in-gallery similarities (less margin)
+    none_margin: float = 0.02  # cosine below that quantile still counted as weak
+    strong_quantile: float = 0.25  # at or above this quantile: strong
+    duplicate_score: float = 0.995  # cosine at or above which a hit is a (near) duplicate
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """The gallery's nearest-neighbour similarities (sorted) and the thresholds drawn from them."""
+
+    neighbour_scores: np.ndarray  # (S,) float32, ascending
+    none_below: float
+    strong_from: float
+    duplicate_score: float
+
+    def confidence(self, scores: np.ndarray) -> np.ndarray:
+        """Share of gallery items whose nearest neighbour is less similar than each score."""
+        ranks = np.searchsorted(self.neighbour_scores, np.asarray(scores, np.float32), "right")
+        return (ranks / max(1, len(self.neighbour_scores))).astype(np.float32)
+
+    def match(self, score: float) -> str:
+        """``strong``, ``weak`` or ``none`` for one score."""
+        if score >= self.strong_from:
+            return "strong"
+        return "weak" if score >= self.none_below else "none"
+
+    def describe(self) -> dict[str, float | int]:
+        """Thresholds for /readyz."""
+        return {
+            "sampled_items": len(self.neighbour_scores),
+            "none_below": round(self.none_below, 4),
+            "strong_from": round(self.strong_from, 4),
+            "duplicate_score": self.duplicate_score,
+        }
+
+
+def calibrate(published: PublishedIndex, options: CalibrationOptions) -> ScoreCalibration | None:
+    """Nearest-neighbour similarities of a sample of the gallery's items (themselves excluded).
+
+    Returns:
+        None where the gallery has fewer than two items or its index cannot return stored
+        vectors (answers then carry no ``match``).
+    """
+    ids = np.asarray(published.catalog.ids(), dtype=np.int64)
+    if len(ids) < 2:
+        return None
+    rng = np.random.default_rng(options.seed)
+    sample = np.sort(rng.choice(ids, size=min(options.sample, len(ids)), replace=False))
+    try:
+        vectors = published.index.index.reconstruct_batch(sample)  # (S, D)
+    except RuntimeError as err:
+        logger.warning("no score calibration: the index cannot return vectors (%s)", err)
+        return None
+    scores, found = published.index.search(vectors, 2)  # (S, 2): itself first, as a rule
+    own = found == sample[:, None]
+    nearest = np.where(own[:, 0], scores[:, 1], scores[:, 0])  # (S,)
+    neighbour_scores = np.sort(nearest.astype(np.float32))
+    none_below = float(np.quantile(neighbour_scores, options.none_quantile)) - options.none_margin
+    strong_from = float(np.quantile(neighbour_scores, options.strong_quantile))
+    return ScoreCalibration(neighbour_scores, none_below, strong_from, options.duplicate_score)
+
+
+def vote_label(labels: list[str], scores: np.ndarray) -> tuple[str, float] | None:
+    """Similarity-weighted vote of the hits' labels: (label, share of the weight it won).
+
+    Returns:
+        None where the hits carry no labels.
+    """
+    if not labels or not any(labels):
+        return None
+    names, inverse = np.unique(np.asarray(labels), return_inverse=True)
+    weights = np.bincount(inverse, weights=np.maximum(scores, 0.0) + 1e-6, minlength=len(names))
+    best = int(weights.argmax())
+    return str(names[best]), float(weights[best] / weights.sum())
