@@ -52,7 +52,7 @@ def publish(
         write_catalog(db_path, staging / CATALOG_FILE, model)
         manifest["files"] = generation_checksums(staging)
         staging.rename(index_dir / name)
-        write_manifest(index_dir, manifest)
+        manifest = write_manifest(index_dir, manifest)
     except (OSError, sqlite3.Error) as err:
         _discard(index_dir, staging, name)
         code = _errno_of(err)

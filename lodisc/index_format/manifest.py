@@ -68,7 +68,12 @@ def current_generation(index_dir: Path) -> str | None:
         return None
 
 
-def write_manifest(index_dir: Path, manifest: dict[str, Any]) -> None:
-    """Replace the manifest atomically, stamping the current ``format_version``."""
+def write_manifest(index_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Replace the manifest atomically, stamping the current ``format_version``.
+
+    Returns:
+        The manifest as written.
+    """
     manifest = {**manifest, "format_version": FORMAT_VERSION}
     atomic_write_text(index_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
