@@ -1,17 +1,37 @@
-"""Safe decoding of uploaded images: format allow-list, pixel limit before decoding, clear errors."""
+"""Safe decoding of uploaded images: bounded work and memory, clear 4xx errors for anything bad.
+
+One upload goes through, in order: a structural walk of its bytes (segment, scan and chunk
+counts; :mod:`service.image_structure`), one ``Image.open`` restricted to :data:`FORMATS`, the
+pixel limits from the header, a memory-weighted gate on concurrent decodes and a decode at about
+the size the model needs (JPEG draft mode, other formats reduced band by band), with a deadline
+and the client's disconnect checked between reads (:mod:`service.decode_budget`). The object the
+checks approved is the one decoded: there is no second open.
+"""
 
 from __future__ import annotations
 
-import io
+import logging
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
-from lodisc.inference.image_decode import load_rgb
+from lodisc.inference.image_decode import apply_orientation, exif_orientation, reduce_to_rgb
 from lodisc.inference.image_preprocess import resized_size
+from service.decode_budget import BudgetedReader, DecodeAbortedError, DecodeBudget, DecodeGate
+from service.image_structure import Structure, StructureError, StructureLimits, inspect_structure
+
+logger = logging.getLogger(__name__)
 
 # Pillow's JPEG opener also returns multi-picture JPEGs (format MPO, from many phone cameras).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+MIB = 1024 * 1024
+# Decode to at least twice the model's resize side, so that the final bicubic resize still
+# downsamples (as it does from a full decode) and overlays keep some detail.
+OVERSAMPLE = 2
+BAND_OVERHEAD_BYTES = 16 * MIB  # reduce_to_rgb's per-band temporaries
+ONE_BYTE_MODES = ("1", "L", "P")
 
 
 class ImageInputError(ValueError):
@@ -20,6 +40,32 @@ class ImageInputError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass
+class DecodePolicy:
+    """Per-upload budget and the process-wide gate on concurrent decode memory."""
+
+    structure: StructureLimits = field(default_factory=StructureLimits)
+    timeout_s: float = 10.0
+    gate: DecodeGate = field(default_factory=lambda: DecodeGate(512 * MIB))
+
+
+_policy = DecodePolicy()
+
+
+def set_decode_policy(policy: DecodePolicy) -> DecodePolicy:
+    """Install the process-wide policy (the service does at startup); returns the previous one.
+
+    Also turns Pillow's process-wide ``LOAD_TRUNCATED_IMAGES`` off: with it on, a truncated
+    upload would decode padded with grey rather than be refused.
+    """
+    global _policy
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        logger.warning("ImageFile.LOAD_TRUNCATED_IMAGES was on: turned off for uploads")
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    previous, _policy = _policy, policy
+    return previous
 
 
 def set_pixel_guard(max_pixels: int | None) -> int | None:
@@ -62,45 +108,86 @@ def check_resized_size(width: int, height: int, short_side: int, max_pixels: int
 def decode_image(data: bytes, max_pixels: int, short_side: int | None = None) -> Image.Image:
     """Decode upload bytes to RGB (EXIF orientation applied, first frame of animations).
 
-    The header is parsed first and the pixel count checked before any pixel is decoded, so a
-    decompression bomb costs a few bytes of parsing; Pillow's own guard (:func:`set_pixel_guard`)
-    stays on as a second line.
+    The structure and the header are checked before any pixel is decoded, so a decompression
+    bomb or a flood of chunks costs a few milliseconds; Pillow's own guard
+    (:func:`set_pixel_guard`) stays on as a second line.
 
     Args:
         data: the uploaded file's bytes.
         max_pixels: largest accepted ``width * height``, before and after preprocessing's resize.
-        short_side: the side preprocessing resizes the shorter side to (no resize check if None).
+        short_side: the side preprocessing resizes the shorter side to: the image is decoded at
+            about twice that (no reduction and no resize check if None).
 
     Returns:
-        The decoded RGB image.
+        The decoded RGB image, shorter side at least ``2 * short_side`` when it was larger.
 
     Raises:
-        ImageInputError: empty, not an image, an unsupported format, too large or truncated.
+        ImageInputError: empty, not an image, an unsupported format, too large, truncated, too
+            costly to decode (400/413), or the decode gate stayed full (429).
     """
     if not data:
         raise ImageInputError("empty upload: the image field has no bytes")
+    policy = _policy
     image_format = "unknown"
     try:
-        with Image.open(io.BytesIO(data), formats=FORMATS) as probe:
-            image_format = str(probe.format)
-            check_size(probe.width, probe.height, max_pixels)
-            if short_side is not None:
-                check_resized_size(probe.width, probe.height, short_side, max_pixels)
-        # load_rgb's Image.open takes file objects too; its annotation says paths only.
-        image = load_rgb(io.BytesIO(data))  # type: ignore[arg-type]
+        structure = inspect_structure(data, policy.structure)
+        budget = DecodeBudget(policy.timeout_s)
+        with Image.open(BudgetedReader(data, budget), formats=FORMATS) as opened:
+            image_format = str(opened.format)
+            check_header(opened, structure, max_pixels, short_side)
+            target = None if short_side is None else OVERSAMPLE * short_side
+            estimate = plan_decode(opened, structure, target)
+            with policy.gate.hold(estimate, budget):
+                image = decode_opened(opened, target)
     except ImageInputError:
         raise
+    except DecodeAbortedError as err:
+        raise ImageInputError(str(err), err.status) from err
+    except StructureError as err:
+        raise ImageInputError(f"image refused before decoding: {err}") from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageInputError(f"image refused as a decompression bomb: {err}", 413) from err
     except UnidentifiedImageError as err:
         supported = ", ".join(FORMATS)
         raise ImageInputError(f"not an image in a supported format ({supported})") from err
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
         raise ImageInputError(f"cannot decode the {image_format} image: {err}") from err
     check_size(image.width, image.height, max_pixels)  # e.g. a TIFF frame larger than its header
-    if short_side is not None:
-        check_resized_size(image.width, image.height, short_side, max_pixels)
     return image
+
+
+def check_header(
+    opened: Image.Image, structure: Structure, max_pixels: int, short_side: int | None
+) -> None:
+    """The size checks on the opened header, then whether the data can fill that size."""
+    check_size(opened.width, opened.height, max_pixels)
+    if short_side is not None:
+        check_resized_size(opened.width, opened.height, short_side, max_pixels)
+    if not structure.fills_header:
+        raise ImageInputError(
+            f"cannot decode the {opened.format} image: truncated, its data cannot fill "
+            f"the {opened.width}x{opened.height} pixels its header claims"
+        )
+
+
+def plan_decode(opened: Image.Image, structure: Structure, target: int | None) -> int:
+    """Set JPEG draft mode for ``target`` and estimate the decode's peak memory in bytes."""
+    width, height = opened.size
+    short = min(width, height)
+    if target is not None and opened.format in ("JPEG", "MPO") and short > target:
+        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: at least target on the short side.
+        opened.draft(None, (math.ceil(width * target / short), math.ceil(height * target / short)))
+    pixel_bytes = 1 if opened.mode in ONE_BYTE_MODES else 2 if opened.mode.startswith("I;16") else 4
+    decoded = opened.width * opened.height * pixel_bytes
+    return decoded + structure.coefficient_bytes + BAND_OVERHEAD_BYTES
+
+
+def decode_opened(opened: Image.Image, target: int | None) -> Image.Image:
+    """Load the opened image (truncation is an error) and reduce it towards ``target``."""
+    opened.load()
+    orientation = exif_orientation(opened)
+    factor = 1 if target is None else max(1, min(opened.size) // target)
+    return apply_orientation(reduce_to_rgb(opened, factor), orientation)
 
 
 def decode_uploads(
