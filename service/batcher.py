@@ -9,11 +9,12 @@ decoding; with none on the way it runs at once, so a lone request is never delay
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -28,6 +29,11 @@ logger = logging.getLogger(__name__)
 # bound methods of one object (one encoder) batch together and another object's never mix in.
 BatchFn = Callable[[np.ndarray], Sequence[Any]]
 EMA_WEIGHT = 0.2  # smoothing of the batch duration used for Retry-After
+# The client (address) a request comes from, set by the client-limit middleware; the threadpool
+# running the endpoint copies the context, so :meth:`MicroBatcher.admit` sees it.
+REQUEST_CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_client", default=None
+)
 
 
 class QueueFullError(RuntimeError):
@@ -35,6 +41,18 @@ class QueueFullError(RuntimeError):
 
     def __init__(self, queued: int, retry_after: int) -> None:
         super().__init__(f"server busy: {queued} images queued for the encoder; retry later")
+        self.retry_after = retry_after
+
+
+class ClientShareError(QueueFullError):
+    """One client already holds its share of the queue; its other requests wait their turn."""
+
+    def __init__(self, held: int, share: int, retry_after: int) -> None:
+        RuntimeError.__init__(
+            self,
+            f"too many images of yours in the queue ({held}, at most {share} per client); "
+            "retry later",
+        )
         self.retry_after = retry_after
 
 
@@ -69,6 +87,9 @@ class MicroBatcher:
         max_wait_ms: longest wait for a batch to fill while admitted requests are decoding.
         max_queue: admitted-but-unfinished images beyond which :meth:`admit` refuses.
         on_batch: called as ``on_batch(batch_size, seconds)`` after each run (metrics).
+        max_client_images: images one client (:data:`REQUEST_CLIENT`) may hold admitted at once;
+            a client holding none is always let in while the queue has room, so one client
+            alone can never fill the queue (None: no per-client share).
     """
 
     def __init__(
@@ -77,11 +98,14 @@ class MicroBatcher:
         max_wait_ms: float = 2.0,
         max_queue: int = 64,
         on_batch: Callable[[int, float], None] | None = None,
+        max_client_images: int | None = None,
     ) -> None:
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.on_batch = on_batch
+        self.max_client_images = max_client_images
+        self._held: Counter[str] = Counter()
         self._jobs: deque[_Job] = deque()
         self._incoming = 0
         self._closed = False
@@ -106,16 +130,24 @@ class MicroBatcher:
         """Reserve ``count`` places in the queue while the caller decodes its images.
 
         Raises:
-            QueueFullError: the queue cannot take ``count`` more images.
+            QueueFullError: the queue cannot take ``count`` more images (ClientShareError: this
+                client already holds its share).
             BatcherClosedError: the batcher was closed.
         """
+        client = REQUEST_CLIENT.get()
         with self._cond:
             if self._closed:
                 raise BatcherClosedError("the encoder queue is shut down")
             queued = len(self._jobs) + self._incoming
             if queued + count > self.max_queue:
                 raise QueueFullError(queued, self._retry_after(queued))
+            held = self._held[client] if client is not None else 0
+            share = self.max_client_images
+            if share is not None and held and held + count > share:
+                raise ClientShareError(held, share, self._retry_after(queued))
             self._incoming += count
+            if client is not None:
+                self._held[client] += count
         admission = Admission(self, count)
         try:
             yield admission
@@ -123,6 +155,10 @@ class MicroBatcher:
             with self._cond:
                 self._incoming -= admission.remaining
                 admission.remaining = 0
+                if client is not None:
+                    self._held[client] -= count
+                    if self._held[client] <= 0:
+                        del self._held[client]
                 self._cond.notify_all()
 
     def submit(

@@ -34,6 +34,29 @@ class Settings(BaseSettings):
     max_batch: int = Field(8, ge=1, description="encoder micro-batch size")
     max_wait_ms: float = Field(2.0, ge=0.0, description="longest wait for a batch to fill")
     max_queue: int = Field(64, ge=1, description="queued images beyond which requests get 429")
+    decode_memory_mb: int = Field(
+        512, ge=16, description="memory of the decodes running at once (MiB); more wait their turn"
+    )
+    decode_timeout_s: float = Field(
+        10.0, gt=0.0, description="longest decode of one image, waiting for memory included"
+    )
+    max_jpeg_scans: int = Field(64, ge=1, description="scans of one JPEG (progressive: ~10)")
+    max_jpeg_segments: int = Field(1024, ge=8, description="marker segments of one JPEG")
+    max_png_chunks: int = Field(10_000, ge=3, description="chunks of one PNG")
+    max_client_requests: int = Field(
+        4, ge=1, description="searches one client address may have running at once (429 over)"
+    )
+    max_client_images: int = Field(
+        32, ge=1, description="images one client address may hold in the encoder queue"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0.0, description="time to send a request's headers (python -m service only)"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0.0, description="longest wait for the next piece of a request body (408)"
+    )
+    host: str = Field("127.0.0.1", description="python -m service: address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="python -m service: port")
     cors_origins: list[str] = Field(default_factory=list)
     overlay_alpha: float = Field(0.55, ge=0.0, le=1.0, description="heatmap opacity")
     overlay_max_side: int = Field(1024, ge=16, description="overlays are scaled down to this")

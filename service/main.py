@@ -20,9 +20,18 @@ from starlette.concurrency import run_in_threadpool
 from service.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from service.compatibility import IndexMismatchError
 from service.config import Settings, get_settings
+from service.decode_budget import DecodeGate, configure_allocator
 from service.gallery_items import ItemNotFoundError
-from service.images import ImageInputError, set_pixel_guard
-from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware, SettingsCORSMiddleware
+from service.image_structure import StructureLimits
+from service.images import DecodePolicy, ImageInputError, set_decode_policy, set_pixel_guard
+from service.middleware import (
+    BodyLimitMiddleware,
+    ClientLimitMiddleware,
+    DisconnectWatchMiddleware,
+    RequestMetricsMiddleware,
+    SecurityHeadersMiddleware,
+    SettingsCORSMiddleware,
+)
 from service.prometheus_metrics import ServiceMetrics
 from service.routers import admin, health, items, search
 from service.searcher import Searcher
@@ -31,6 +40,18 @@ from service.searcher_slot import SearcherSlot
 logger = logging.getLogger(__name__)
 
 THREADPOOL_HEADROOM = 16  # threads beyond max_queue for requests that never queue (browse, health)
+MIB = 1024 * 1024
+
+
+def decode_policy(settings: Settings) -> DecodePolicy:
+    """The upload decode budget and memory gate of these settings."""
+    limits = StructureLimits(
+        max_jpeg_scans=settings.max_jpeg_scans,
+        max_jpeg_segments=settings.max_jpeg_segments,
+        max_png_chunks=settings.max_png_chunks,
+    )
+    gate = DecodeGate(settings.decode_memory_mb * MIB)
+    return DecodePolicy(limits, settings.decode_timeout_s, gate)
 
 
 def start_service(settings: Settings, metrics: ServiceMetrics) -> dict[str, Any]:
@@ -43,14 +64,21 @@ def start_service(settings: Settings, metrics: ServiceMetrics) -> dict[str, Any]
         ModelError, IndexFileError, IndexMismatchError: naming the file at fault.
     """
     previous_guard = set_pixel_guard(settings.max_pixels)
+    previous_policy = set_decode_policy(decode_policy(settings))
+    configure_allocator()
     batcher = MicroBatcher(
-        settings.max_batch, settings.max_wait_ms, settings.max_queue, metrics.observe_batch
+        settings.max_batch,
+        settings.max_wait_ms,
+        settings.max_queue,
+        metrics.observe_batch,
+        settings.max_client_images,
     )
     try:
         searcher = Searcher.load(settings.model_path, settings.index_dir, batcher, settings)
     except Exception as err:
         batcher.close()
         set_pixel_guard(previous_guard)
+        set_decode_policy(previous_policy)
         logger.error("cannot start the service: %s", err)
         raise
     return {
@@ -59,6 +87,7 @@ def start_service(settings: Settings, metrics: ServiceMetrics) -> dict[str, Any]
         "batcher": batcher,
         "metrics": metrics,
         "previous_pixel_guard": previous_guard,
+        "previous_decode_policy": previous_policy,
     }
 
 
@@ -90,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state["slot"].swap(None)
             state["batcher"].close()
             set_pixel_guard(state["previous_pixel_guard"])
+            set_decode_policy(state["previous_decode_policy"])
 
     app = FastAPI(
         title="LoDisc fine-grained image retrieval",
@@ -97,9 +127,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Search a gallery by image; every hit can come with an explanation.",
         lifespan=lifespan,
     )
+    # Innermost first: the disconnect watch sees the body as the app reads it; the client limit
+    # answers 429 before the body limit reads anything; every response gets nosniff.
+    app.add_middleware(DisconnectWatchMiddleware)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(ClientLimitMiddleware)
     app.add_middleware(SettingsCORSMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     add_exception_handlers(app, metrics)
     for module in (search, items, health, admin):
         app.include_router(module.router)

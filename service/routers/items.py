@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response
+from pydantic import BeforeValidator
 
 from service.deps import MetricsDep, SearcherDep, SettingsDep
 from service.responses import to_item, to_search_response
@@ -23,7 +25,23 @@ ITEM_ERRORS = error_responses(404, 422, 503)
 IMAGE_CONTENT = {"content": {"image/*": {}}, "description": "the image file"}
 PNG_CONTENT = {"content": {"image/png": {}}, "description": "PNG"}
 
-ItemId = Annotated[int, Path(ge=0, le=MAX_INT64, description="a gallery item's id")]
+# Digits only: no sign, spaces, underscores, decimals or leading zeros (int() takes all of those,
+# so " 1", "+1", "01", "1.0" and "1_0" would all name item 1).
+ID_DIGITS = re.compile(r"0|[1-9][0-9]*")
+
+
+def check_id_digits(value: object) -> object:
+    """Refuse (422) a path id that is not plain decimal digits."""
+    if isinstance(value, str) and not ID_DIGITS.fullmatch(value):
+        raise ValueError("an item id is decimal digits, without sign, spaces or leading zeros")
+    return value
+
+
+ItemId = Annotated[
+    int,
+    BeforeValidator(check_id_digits),
+    Path(ge=0, le=MAX_INT64, description="a gallery item's id (decimal digits)"),
+]
 
 
 @router.get("", responses=error_responses(422, 503))
