@@ -1,7 +1,6 @@
 """Explanations: the LoDisc pivotal-region heatmap blended on an image, and patch correspondences.
 
-The pivotal-region score of a patch is the product over layers of the CLS attention it receives
-(METHOD.md steps 3-4, :func:`lodisc.method.masking.fuse_attention`), computed here as a numpy sum of logs.
+The heatmap is the pivotal-region map of :mod:`lodisc.inference.pivotal`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from PIL import Image
 from lodisc.index_format.vectors import normalise
 from lodisc.inference.image_preprocess import crop_box
 
-TINY = np.finfo(np.float32).tiny
 OUTSIDE_DIM = 0.45  # brightness of the parts of the image the model's centre crop never saw
 # Inferno-like colour anchors (dark purple -> yellow), interpolated into a 256-entry table.
 _ANCHORS = np.array(
@@ -36,25 +34,6 @@ class Correspondence:
     query_patch: tuple[int, int]
     hit_patch: tuple[int, int]
     score: float
-
-
-def pivotal_scores(cls_attention: np.ndarray) -> np.ndarray:
-    """Fuse CLS attention rows by product over layers, as a sum of logs: (..., L, N) -> (..., N)."""
-    rows = np.maximum(np.asarray(cls_attention, dtype=np.float32), TINY)
-    return np.log(rows).sum(axis=-2)
-
-
-def pivotal_map(cls_attention: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """The (rows, cols) pivotal-region map of one image in [0, 1] (min-max of the log scores).
-
-    Args:
-        cls_attention: (L, N) head-averaged CLS attention rows per layer.
-        grid: patch grid (rows, cols), rows * cols = N.
-    """
-    scores = pivotal_scores(cls_attention)  # (N,)
-    low, high = float(scores.min()), float(scores.max())
-    heat = (scores - low) / (high - low) if high > low else np.zeros_like(scores)
-    return heat.reshape(grid).astype(np.float32)
 
 
 def colorize(heat: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lodisc.index_format.catalog import Item
-from service.matching import MatchExplanation
+from lodisc.inference.matching import MatchExplanation
 from service.overlay import Correspondence
 
 

@@ -22,20 +22,16 @@ from PIL import Image
 from lodisc.hashing import file_sha256
 from lodisc.index_format.published import PublishedIndex, load_published
 from lodisc.inference.image_preprocess import preprocess_image
+from lodisc.inference.matching import explain_matches
 from lodisc.inference.onnx_encoder import OnnxEncoder
+from lodisc.inference.pivotal import pivotal_map
 from service.batcher import MicroBatcher
 from service.calibration import CalibrationOptions, ScoreCalibration, calibrate
 from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings
 from service.gallery_items import Gallery, ItemNotFoundError
 from service.images import decode_uploads
-from service.matching import explain_matches
-from service.overlay import (
-    encode_png,
-    find_correspondences,
-    pivotal_map,
-    render_overlay,
-)
+from service.overlay import encode_png, find_correspondences, render_overlay
 from service.search_outcome import Explanation, Hit, HitResult, QueryResult, SearchOutcome
 
 logger = logging.getLogger(__name__)

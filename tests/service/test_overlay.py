@@ -9,13 +9,12 @@ import torch
 from PIL import Image
 
 from lodisc.inference.image_preprocess import crop_box
+from lodisc.inference.pivotal import pivotal_map, pivotal_scores, top_pivotal
 from lodisc.method.masking import fuse_attention
 from service.overlay import (
     COLORMAP,
     find_correspondences,
     heat_canvas,
-    pivotal_map,
-    pivotal_scores,
     render_overlay,
 )
 
@@ -74,3 +73,10 @@ def test_correspondences_equal_a_naive_loop() -> None:
         assert pair.query_patch == (q // 4, q % 4)
         assert pair.hit_patch == (best // 4, best % 4)
         assert pair.score == pytest.approx(scores[best], abs=1e-5)
+
+
+def test_top_pivotal_ranks_like_the_fused_scores() -> None:
+    rows = np.random.default_rng(1).dirichlet(np.ones(12), size=(2, 3)).astype(np.float32)
+    top = top_pivotal(rows, 4)  # (2, 4)
+    expected = np.argsort(-fuse_attention(torch.from_numpy(rows)).numpy(), axis=1)[:, :4]
+    np.testing.assert_array_equal(top, expected)

@@ -20,7 +20,8 @@ from PIL import Image
 from lodisc.data.synthetic import generate_dataset, load_part_mask
 from lodisc.inference.image_preprocess import preprocess_batch
 from lodisc.inference.onnx_encoder import OnnxEncoder
-from service.overlay import heat_canvas, pivotal_map
+from lodisc.inference.pivotal import pivotal_map
+from service.overlay import heat_canvas
 from training import export_onnx
 
 TOP_FRACTION = 0.30

@@ -1,16 +1,17 @@
 """Query-dependent explanations: which patches drive *this* match, and a local (MaxSim) score.
 
-The query's pivotal patches (its top ``keep_ratio`` by the fused CLS attention, the patches the
-LoDisc local branch trains on) are matched against every patch of a hit. Each pivotal query patch
-``t`` has a weight ``w_t`` (its pivotal score, normalised to sum 1) and a best hit patch
-(MaxSim, as in late-interaction retrieval):
+Every query patch ``t`` is matched against every hit patch ``j`` by cosine ``s_tj``:
 
-    local_score            = sum_t w_t * max_j cos(q_t, h_j)
-    query match map [t]    = w_t * relu(max_j cos(q_t, h_j))          (0 off the pivotal patches)
-    hit match map [j]      = sum_t w_t * relu(cos(q_t, h_j)) * softmax_j(cos(q_t, h_.) / tau)
+    hit match map [j]    = max_t p_t * relu(s_tj)      matched by a pivotal query patch
+    query match map [t]  = p_t * max_j relu(s_tj)      the query's pivotal patches found in the hit
+    local_score          = sum_{t in P} w_t * max_j s_tj   (MaxSim of the pivotal patches P)
 
-so a hit patch is hot when pivotal query patches match it well and better than the hit's other
-patches. Both maps are scaled to [0, 1] by their maximum. Everything is vectorised over hits.
+where ``p_t`` is the query's pivotal map (fused CLS attention, in [0, 1]) and ``P`` its top
+``keep_ratio`` patches with weights ``w_t`` (their pivotal scores, summing to 1), the patches the
+LoDisc local branch trains on. Maps are min-max scaled to [0, 1]. Of the variants tried on the
+demo set (bench/explanations.py), this hit map removed the similarity fastest in the deletion test;
+a pivotal-weighted sum spread over hit patches (softmax) did worse on both measures. Everything is
+vectorised over hits.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lodisc.index_format.vectors import normalise
-
-MATCH_TEMPERATURE = 0.1  # softmax temperature spreading a query patch's match over hit patches
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,10 @@ def pivotal_weights(query_heat: np.ndarray, keep_ratio: float) -> tuple[np.ndarr
 
 
 def _unit_scale(values: np.ndarray) -> np.ndarray:
-    """Scale each row of (K, N) to [0, 1] by its maximum (an all-zero row stays zero)."""
-    peak = values.max(axis=1, keepdims=True)
-    return np.where(peak > 0, values / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
+    """Min-max scale each row of (K, N) to [0, 1] (a flat row becomes zeros)."""
+    low = values.min(axis=1, keepdims=True)
+    span = values.max(axis=1, keepdims=True) - low
+    return np.where(span > 0, (values - low) / np.maximum(span, 1e-12), 0.0).astype(np.float32)
 
 
 def local_scores(
@@ -80,25 +80,21 @@ def explain_matches(
         query_patches: (N, D) query patch tokens.
         query_heat: (rows, cols) query pivotal map (N = rows * cols).
         hit_patches: (K, N, D) patch tokens of the hits, on the same grid.
-        keep_ratio: share of the query's patches matched (LoDisc's keep ratio).
+        keep_ratio: share of the query's patches in the local score (LoDisc's keep ratio).
 
     Returns:
         K explanations, in hit order.
     """
     grid = query_heat.shape
     order, weights = pivotal_weights(query_heat, keep_ratio)  # (T,), (T,)
-    queries = normalise(query_patches[order])  # (T, D)
+    queries = normalise(query_patches)  # (N, D)
     hits = hit_patches / np.maximum(np.linalg.norm(hit_patches, axis=-1, keepdims=True), 1e-12)
-    similarity = np.einsum("td,knd->ktn", queries, hits.astype(np.float32))  # (K, T, N)
-    best = similarity.max(axis=2)  # (K, T)
-    logits = similarity / MATCH_TEMPERATURE
-    share = np.exp(logits - logits.max(axis=2, keepdims=True))
-    share /= share.sum(axis=2, keepdims=True)  # (K, T, N)
-    hit_heat = np.einsum("t,ktn->kn", weights, np.maximum(similarity, 0.0) * share)  # (K, N)
-    query_heat_k = np.zeros((len(hits), grid[0] * grid[1]), dtype=np.float32)  # (K, N)
-    query_heat_k[:, order] = weights[None, :] * np.maximum(best, 0.0)
-    hit_maps, query_maps = _unit_scale(hit_heat), _unit_scale(query_heat_k)
-    scores = best @ weights  # (K,)
+    similarity = np.einsum("nd,kmd->knm", queries, hits.astype(np.float32))  # (K, N, M)
+    pivotal = query_heat.reshape(1, -1, 1).astype(np.float32)  # (1, N, 1) in [0, 1]
+    covered = np.maximum(similarity, 0.0)
+    hit_maps = _unit_scale((pivotal * covered).max(axis=1))  # (K, M)
+    query_maps = _unit_scale(pivotal[..., 0] * covered.max(axis=2))  # (K, N)
+    scores = similarity[:, order].max(axis=2) @ weights  # (K,)
     return [
         MatchExplanation(h.reshape(grid), q.reshape(grid), float(s))
         for h, q, s in zip(hit_maps, query_maps, scores, strict=True)
