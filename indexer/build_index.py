@@ -16,7 +16,9 @@ import logging
 import sqlite3
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,34 @@ from lodisc.runtime import DeviceError
 logger = logging.getLogger("indexer.build_index")
 
 
-
-
 class GalleryError(ValueError):
     """A gallery folder that cannot be indexed."""
+
+
+@dataclass
+class EmbedTimes:
+    """Where the embedding loop of one :func:`build_index` run spent its wall time, in seconds.
+
+    Pass one to ``build_index(embed_times=...)`` to have it filled in (bench/indexer_throughput.py);
+    the rest of a run's wall time is model load, scan, SQLite, FAISS and publish.
+    """
+
+    embed_s: float = 0.0  # inside the backend's ``embed`` (the encoder)
+    wait_s: float = 0.0  # waiting for the decode workers' next batch
+    first_wait_s: float = -1.0  # of which waiting for the first batch (-1: no batch came)
+
+    def waited(self, batches: Iterable[Any]) -> Iterator[Any]:
+        """Yield from ``batches``, adding the time each ``next`` took to ``wait_s``."""
+        source = iter(batches)
+        while True:
+            start = time.perf_counter()
+            item = next(source, None)
+            self.wait_s += time.perf_counter() - start
+            if item is None:
+                return
+            if self.first_wait_s < 0:
+                self.first_wait_s = self.wait_s
+            yield item
 
 
 def build_index(
@@ -53,8 +79,12 @@ def build_index(
     workers: int = 2,
     progress: bool = False,
     runtime: str = "auto",
+    embed_times: EmbedTimes | None = None,
 ) -> dict[str, Any]:
-    """Sync, embed what is missing, and publish an index; returns a summary dict."""
+    """Sync, embed what is missing, and publish an index; returns a summary dict.
+
+    ``embed_times``, when given, is filled in with where the embedding loop's time went.
+    """
     started = time.perf_counter()
     gallery, out = Path(gallery).resolve(), Path(out)
     if not gallery.is_dir():
@@ -67,7 +97,8 @@ def build_index(
         with closing(GalleryDB(db_path)) as db:
             report = db.scan(gallery)
             todo = db.missing_embeddings(model)
-            failed = _embed(db, backend, model, gallery, todo, batch_size, workers, progress)
+            times = embed_times if embed_times is not None else EmbedTimes()
+            failed = _embed(db, backend, model, gallery, todo, batch_size, workers, progress, times)
             published, rebuilt = _publish_if_changed(db, backend, model, gallery, out, index_kind)
             db.prune_embeddings(model)
     except sqlite3.Error as err:
@@ -122,16 +153,19 @@ def _embed(
     batch_size: int,
     workers: int,
     progress: bool,
+    times: EmbedTimes,
 ) -> list[str]:
-    """Embed missing contents batch by batch, committing each batch (resumable)."""
+    """Embed missing contents batch by batch, committing each batch (resumable); adds to ``times``."""
     shas, paths = [t[0] for t in todo], [t[1] for t in todo]
     failed: list[str] = []
     bar = tqdm(total=len(paths), desc="embed", unit="img", disable=not progress)
-    for indices, batch, bad in decoded_batches(
-        gallery, paths, backend.preprocessing, batch_size, workers
-    ):
+    batches = decoded_batches(gallery, paths, backend.preprocessing, batch_size, workers)
+    for indices, batch, bad in times.waited(batches):
         if indices:
-            db.store_embeddings(model, [shas[i] for i in indices], backend.embed(batch))
+            start = time.perf_counter()
+            vectors = backend.embed(batch)
+            times.embed_s += time.perf_counter() - start
+            db.store_embeddings(model, [shas[i] for i in indices], vectors)
         failed += [paths[i] for i in bad]
         bar.update(len(indices) + len(bad))
     bar.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -17,11 +19,15 @@ logger = logging.getLogger(__name__)
 FLAT_MAX = 50_000  # exact search up to here (NOTES.md: 12.8 ms/query at 100k on one thread)
 IVF_MIN = 2_000_000  # IVF-PQ with a full-vector refine beyond this; HNSW in between
 HNSW_EF_SEARCH = 128
+IVF_NPROBE = 64  # capped at the index's nlist
+REFINE_K_FACTOR = 8  # IVF-PQ candidates re-ranked on full vectors: k_factor x k
 # FAISS reports a failed write as a RuntimeError quoting strerror(errno); these are recognised.
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO)
 # Graph quality: at FAISS's default 40 about 2.5% of queries stay stuck (recall@10 plateaus at 0.99
-# at 100k and 0.98 at 1M whatever efSearch); 80 gives 0.9995 at efSearch 128 (bench/index.py).
+# at 100k and 0.98 at 1M whatever efSearch); 80 gives 0.9995 at efSearch 128 (bench/faiss_search.py).
 HNSW_EF_CONSTRUCTION = 80
+# Names of the search-time parameters, as FAISS's ParameterSpace spells them.
+SEARCH_PARAMS = ("efSearch", "nprobe", "k_factor")
 
 
 class IndexFileError(ValueError):
@@ -58,13 +64,21 @@ class FaissIndex:
         self._tune()
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray, kind: str = "auto") -> FaissIndex:
+    def build(
+        cls,
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        kind: str = "auto",
+        ef_construction: int = HNSW_EF_CONSTRUCTION,
+    ) -> FaissIndex:
         """Train (when needed) and fill an index.
 
         Args:
             vectors: (N, D) float32 embeddings (normalised here).
             ids: (N,) int64 item ids.
             kind: auto | flat | hnsw | ivfpq | a FAISS factory string.
+            ef_construction: HNSW graph quality (ignored by other index types); the default is
+                what published indexes use, other values are for benchmarks.
         """
         vectors = normalise(vectors)
         factory = choose_factory(len(vectors), vectors.shape[1], kind)
@@ -74,7 +88,7 @@ class FaissIndex:
             raise IndexFileError(f"invalid FAISS factory string {factory!r}: {err}") from err
         graph = faiss.downcast_index(index.index) if hasattr(index, "index") else index
         if isinstance(graph, faiss.IndexHNSW):
-            graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            graph.hnsw.efConstruction = ef_construction
         if not index.is_trained:
             index.train(vectors)
         if len(vectors):
@@ -82,23 +96,49 @@ class FaissIndex:
         return cls(index, factory)
 
     def _tune(self) -> None:
-        """Search-time parameters that keep recall@10 >= 0.95 (checked by bench/index.py)."""
-        base = (
-            faiss.downcast_index(self.index.index) if hasattr(self.index, "index") else self.index
-        )
-        if isinstance(base, faiss.IndexHNSW):
-            base.hnsw.efSearch = HNSW_EF_SEARCH
-        inner = faiss.try_extract_index_ivf(self.index)
-        if inner is not None:
-            inner.nprobe = min(inner.nlist, 64)
-            refine = (
-                faiss.downcast_index(self.index.index) if hasattr(self.index, "index") else None
-            )
-            if isinstance(refine, faiss.IndexRefine):
-                refine.k_factor = 8
+        """Search-time parameters that keep recall@10 >= 0.95 (checked by bench/faiss_search.py)."""
+        self.set_search_params(default_search_params(self.index))
         # FAISS compares this with queries x dim: 4 d keeps a single query off BLAS (0.34 vs
-        # 2.8 ms exact at 10k) while a 64-query batch uses it (bench/index.py).
+        # 2.8 ms exact at 10k) while a 64-query batch uses it (bench/faiss_search.py).
         faiss.cvar.distance_compute_blas_threshold = 4 * self.dim
+
+    def search_params(self) -> dict[str, int]:
+        """The search-time parameters this index has (see ``SEARCH_PARAMS``) and their values.
+
+        Returns:
+            e.g. ``{"efSearch": 128}`` for HNSW, ``{"nprobe": 64, "k_factor": 8}`` for IVF-PQ with
+            a refine stage, ``{}`` for exact search.
+        """
+        stages = _search_stages(self.index)
+        values = {}
+        if stages["hnsw"] is not None:
+            values["efSearch"] = int(stages["hnsw"].efSearch)
+        if stages["ivf"] is not None:
+            values["nprobe"] = int(stages["ivf"].nprobe)
+        if stages["refine"] is not None:
+            values["k_factor"] = int(stages["refine"].k_factor)
+        return values
+
+    def set_search_params(self, params: Mapping[str, int]) -> None:
+        """Set search-time parameters (for benchmarks' sweeps; ``load``/``build`` set the defaults).
+
+        Args:
+            params: values by name (``efSearch``, ``nprobe``, ``k_factor``); ``nprobe`` is capped
+                at the index's ``nlist``.
+
+        Raises:
+            ValueError: a name that is not a parameter of this index.
+        """
+        stages = _search_stages(self.index)
+        for name, value in params.items():
+            if name == "efSearch" and stages["hnsw"] is not None:
+                stages["hnsw"].efSearch = int(value)
+            elif name == "nprobe" and stages["ivf"] is not None:
+                stages["ivf"].nprobe = min(int(value), stages["ivf"].nlist)
+            elif name == "k_factor" and stages["refine"] is not None:
+                stages["refine"].k_factor = float(value)
+            else:
+                raise ValueError(f"{self.factory or 'this index'} has no search parameter {name!r}")
 
     @property
     def count(self) -> int:
@@ -146,6 +186,33 @@ class FaissIndex:
                 f"cannot read index {path} (truncated or corrupt?): {reason}"
             ) from err
         return cls(index, factory)
+
+
+def default_search_params(index: faiss.Index) -> dict[str, int]:
+    """The search-time parameters published indexes are searched with (recall@10 >= 0.95).
+
+    ``k_factor`` is set only behind an IVF stage (the refine stage of ``choose_factory``'s IVF-PQ).
+    """
+    stages = _search_stages(index)
+    params = {}
+    if stages["hnsw"] is not None:
+        params["efSearch"] = HNSW_EF_SEARCH
+    if stages["ivf"] is not None:
+        params["nprobe"] = IVF_NPROBE
+        if stages["refine"] is not None:
+            params["k_factor"] = REFINE_K_FACTOR
+    return params
+
+
+def _search_stages(index: faiss.Index) -> dict[str, Any]:
+    """The objects holding search-time parameters: hnsw, ivf and refine (None where absent)."""
+    wrapped = hasattr(index, "index")  # IDMap2 around the index proper
+    inner = faiss.downcast_index(index.index) if wrapped else index
+    return {
+        "hnsw": inner.hnsw if isinstance(inner, faiss.IndexHNSW) else None,
+        "ivf": faiss.try_extract_index_ivf(index),
+        "refine": inner if wrapped and isinstance(inner, faiss.IndexRefine) else None,
+    }
 
 
 def _write_error(path: Path, err: RuntimeError) -> OSError:
