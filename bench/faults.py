@@ -23,29 +23,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.fault_files import (
+from bench.common.results import record
+from harness.fault_files import (
     CLI_CASES,
     SERVICE_CASES,
     run_cli_case,
     run_service_case,
     run_uvicorn_startup,
 )
-from bench.fault_indexer import (
+from harness.fault_indexer import (
     VECTOR_ATOL,
     draw_kill_plans,
     run_indexer_full_disk,
     run_indexer_kills,
 )
-from bench.fault_injection import (
+from harness.fault_injection import (
     FullDiskRun,
     TmpfsUnavailableError,
     export_tiny_model,
     tmpfs,
     write_noise_images,
 )
-from bench.fault_reload import run_reload_under_load
-from bench.fault_training import run_pretrain_full_disk, run_training_kills
-from bench.results import record
+from harness.fault_reload import run_reload_under_load
+from harness.fault_training import run_pretrain_full_disk, run_training_kills
 from indexer.build_index import build_index
 from lodisc.data.synthetic import generate_dataset
 

@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import indexer.build_index as build_module
-from bench.results import record
+from bench.common.results import record
 from indexer.build_index import build_index
 from indexer.embedder import OnnxBackend, decoded_batches, load_backend
 from indexer.working_db import GalleryDB, list_gallery_files

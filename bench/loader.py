@@ -21,15 +21,11 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from bench.common.results import record
 from lodisc.config import AugmentConfig, EncoderConfig
 from lodisc.data.image_folders import list_images, load_rgb, resolve_split
 from lodisc.data.synthetic import generate_dataset
 from lodisc.method.views import RandomGaussianBlur, TwoViewTransform
-
-try:  # run as `python -m bench.loader` or `python bench/loader.py`
-    from bench.results import record
-except ImportError:  # pragma: no cover
-    from results import record  # type: ignore[no-redef]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

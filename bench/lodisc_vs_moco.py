@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.results import record
+from bench.common.results import record
 from lodisc.data.synthetic import generate_dataset
 from training import evaluate, pretrain
 

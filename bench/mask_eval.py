@@ -19,14 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.common.results import record
 from lodisc.evaluation.retrieval_metrics import DEFAULT_KS, retrieval_metrics
 from lodisc.method.masking import keep_mask, pixel_mask
 from tests.oracles.reference_loops import loop_pixel_mask, loop_retrieval
-
-try:  # run as `python -m bench.mask_eval` or `python bench/mask_eval.py`
-    from bench.results import record
-except ImportError:  # pragma: no cover
-    from results import record  # type: ignore[no-redef]
 
 KEEP_RATIO = 0.3
 PATCH = 16

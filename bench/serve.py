@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench.results import record
+from bench.common.results import record
 from indexer.build_index import build_index
 from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig

@@ -25,16 +25,12 @@ from collections.abc import Callable
 
 import torch
 
+from bench.common.results import record
 from lodisc.config import EncoderConfig, LoDiscConfig
 from lodisc.method.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
 from lodisc.models.encoder import forward_kept_tokens
 from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import pick_device
-
-try:  # run as `python -m bench.train_step` or `python bench/train_step.py`
-    from bench.results import record
-except ImportError:  # pragma: no cover
-    from results import record  # type: ignore[no-redef]
 
 GOALS = {"pixel": 1.3, "drop": 1.1}
 TINY_KWARGS = {"embed_dim": 64, "depth": 4, "num_heads": 2}

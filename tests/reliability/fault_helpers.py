@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_injection import TmpfsUnavailableError, export_tiny_model, tmpfs
+from harness.fault_injection import TmpfsUnavailableError, export_tiny_model, tmpfs
 from indexer.build_index import build_index
 
 

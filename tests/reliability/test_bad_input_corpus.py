@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench.live_server import LiveServer
+from harness.live_server import LiveServer
 from tests.reliability.live_service import (
     API_KEY,
     gallery_images,

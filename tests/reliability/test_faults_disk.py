@@ -16,11 +16,11 @@ from typing import IO, Any
 import pytest
 import torch
 
-import indexer.publish
+import lodisc.index_format.manifest
 import lodisc.index_format.vectors
-from bench.fault_indexer import run_indexer_full_disk
-from bench.fault_injection import run_cli, snapshot, temp_leftovers, write_noise_images
-from bench.fault_training import pretrain_args, run_pretrain_full_disk
+from harness.fault_indexer import run_indexer_full_disk
+from harness.fault_injection import run_cli, snapshot, temp_leftovers, write_noise_images
+from harness.fault_training import pretrain_args, run_pretrain_full_disk
 from indexer import build_index as build_index_cli
 from indexer.build_index import build_index
 from lodisc.atomic import atomic_path
@@ -105,7 +105,9 @@ def test_indexer_publish_with_enospc_injected(
     if failing == "index.faiss":
         monkeypatch.setattr(lodisc.index_format.vectors.faiss, "write_index", _faiss_out_of_space)
     else:  # the generation folder is complete and renamed: only the manifest switch fails
-        monkeypatch.setattr(indexer.publish, "atomic_write_text", _manifest_out_of_space)
+        monkeypatch.setattr(
+            lodisc.index_format.manifest, "atomic_write_text", _manifest_out_of_space
+        )
     argv = ["--model", str(model), "--gallery", str(gallery), "--out", str(out)]
     code, message = run_cli(build_index_cli.main, [*argv, "--workers", "0"])
     assert code == 2 and NO_SPACE in message and f"new index in {out} " in message

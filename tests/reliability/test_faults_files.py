@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_files import SERVICE_CASES, run_cli_case, run_service_case
+from harness.fault_files import SERVICE_CASES, run_cli_case, run_service_case
 from tests.reliability.fault_helpers import build_fault_index, build_fault_model
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_indexer import KILL_PLANS, VECTOR_ATOL, run_indexer_kills
+from harness.fault_indexer import KILL_PLANS, VECTOR_ATOL, run_indexer_kills
 from tests.reliability.fault_helpers import build_fault_model
 
 EXTRA_IMAGES = 600  # added after the first build: the work the killed runs share out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_reload import run_reload_under_load
+from harness.fault_reload import run_reload_under_load
 from tests.reliability.fault_helpers import build_fault_model
 
 RELOADS = 3

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_training import run_training_kills
+from harness.fault_training import run_training_kills
 
 EPOCHS = 3
 

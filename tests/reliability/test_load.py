@@ -1,4 +1,4 @@
-"""A short run of bench/load.py's load function against the real server (the 60 s levels run in
+"""A short run of harness/search_load.py against the real server (the 60 s levels run in
 ``python -m bench.load``)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.live_server import LiveServer
-from bench.load import GOALS, query_bodies, run_load
+from harness.live_server import LiveServer
+from harness.search_load import GOALS, query_bodies, run_load
 from tests.reliability.live_service import live_server_fixture  # noqa: F401 - live_server
 
 CLIENTS = 16

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.load import REQUEST_TIMEOUT_S, drive, query_bodies
+from harness.search_load import REQUEST_TIMEOUT_S, drive, query_bodies
 from lodisc.config import EncoderConfig
 from tests.reliability.live_service import serve_tiny_model
 

@@ -18,7 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from bench.live_server import LiveServer
+from harness.live_server import LiveServer
 from service.config import Settings
 from tests.reliability.live_service import (
     API_KEY,

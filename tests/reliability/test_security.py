@@ -11,7 +11,7 @@ import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
-from bench.live_server import LiveServer
+from harness.live_server import LiveServer
 from service.deps import require_admin
 from service.main import create_app
 from tests.reliability.live_service import (

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.fault_reload import stop_server
+from harness.fault_reload import stop_server
 
 STARTUP_SECONDS = 60
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.fault_injection import (
+from harness.fault_injection import (
     FullDiskRun,
     count_rows,
     fill_disk,

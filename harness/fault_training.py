@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.fault_injection import (
+from harness.fault_injection import (
     REPO,
     FullDiskRun,
     fill_disk,

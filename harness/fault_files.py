@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from bench.fault_injection import run_cli, scramble, truncate
+from harness.fault_injection import run_cli, scramble, truncate
 from indexer import build_index
 from lodisc.index_format.layout import CATALOG_FILE, INDEX_FILE, MANIFEST, WORKING_DB
 from lodisc.index_format.vectors import IndexFileError

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.fault_injection import write_noise_images
+from harness.fault_injection import write_noise_images
 from indexer.build_index import build_index
 
 API_KEY = "fault-injection-key"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+RESULTS = Path(__file__).resolve().parents[1] / "RESULTS.md"
 REPO = RESULTS.parents[1]
 HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; figures come from one run.\n"
 

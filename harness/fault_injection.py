@@ -23,13 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
-from lodisc.checkpoint import save_checkpoint
+from harness.random_model import export_random_model
 from lodisc.config import tiny_encoder_config
-from lodisc.models.encoder import Encoder
-from training import export_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 # The tests' tiny ViT (tests/conftest.py tiny_encoder_cfg): milliseconds per batch on a CPU.
@@ -44,14 +41,7 @@ class TmpfsUnavailableError(RuntimeError):
 
 def export_tiny_model(out_dir: Path, seed: int = 0) -> tuple[Path, Path]:
     """A random-init tiny encoder: (checkpoint.pt, model.onnx) in ``out_dir`` (no training)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    checkpoint, onnx = out_dir / "model.pt", out_dir / "model.onnx"
-    save_checkpoint(checkpoint, {"encoder": Encoder(TINY_ENCODER).state_dict()}, TINY_ENCODER)
-    code = export_onnx.main(["--checkpoint", str(checkpoint), "--out", str(onnx)])
-    if code != 0:
-        raise RuntimeError(f"ONNX export of {checkpoint} failed with exit code {code}")
-    return checkpoint, onnx
+    return export_random_model(TINY_ENCODER, out_dir, seed)
 
 
 def write_noise_images(folder: Path, count: int, seed: int, size: int = 32) -> list[Path]:
