@@ -17,8 +17,6 @@ import io
 import json
 import logging
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,14 +28,14 @@ import numpy as np
 from PIL import Image
 
 from bench.common.results import record
+from harness.live_server import run_server
+from harness.random_model import export_random_model
+from harness.search_load import HEADERS, multipart
 from indexer.build_index import build_index
-from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 from lodisc.inference.image_preprocess import preprocess_batch
 from lodisc.inference.onnx_encoder import OnnxEncoder
-from lodisc.models.encoder import Encoder
-from training import export_onnx
 
 GOALS = {"p50_ratio": 1.3, "throughput_ratio": 0.8}
 
@@ -64,10 +62,7 @@ def build_artifacts(work: Path, args: argparse.Namespace) -> tuple[Path, Path, l
     data = generate_dataset(
         work / "synthetic", args.classes, args.per_class, args.img_size, seed=0, test_per_class=2
     )
-    cfg = EncoderConfig(arch=args.arch, img_size=args.img_size)
-    save_checkpoint(work / "model.pt", {"encoder": Encoder(cfg).state_dict()}, cfg)
-    model = work / "model.onnx"
-    assert export_onnx.main(["--checkpoint", str(work / "model.pt"), "--out", str(model)]) == 0
+    _, model = export_random_model(EncoderConfig(arch=args.arch, img_size=args.img_size), work)
     build_index(model, data / "train", work / "index", "flat", "cpu", workers=0)
     queries = []
     for path in sorted((data / "test").rglob("*.png")):
@@ -95,42 +90,13 @@ def time_encoder(encoder: OnnxEncoder, arrays: np.ndarray, batch: int, runs: int
     return times
 
 
-def start_server(
-    model: Path, index_dir: Path, work: Path, args: argparse.Namespace
-) -> tuple[Any, str]:
-    """``uvicorn service.main:app`` on a free loopback port, once /readyz answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LODISC_")}
-    env |= {"LODISC_MODEL_PATH": str(model), "LODISC_INDEX_DIR": str(index_dir)}
-    env |= {"LODISC_MAX_BATCH": str(args.max_batch), "LODISC_THREADS": str(args.threads)}
-    env |= {"LODISC_DEVICE": "cpu"}
-    command = [sys.executable, "-m", "uvicorn", "service.main:app", "--port", str(port)]
-    command += ["--log-level", "warning", "--no-access-log"]
-    server = subprocess.Popen(command, cwd=work, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the server did not become ready")
-
-
-BOUNDARY = "lodisc-bench-boundary"
-
-
-def multipart(data: bytes) -> bytes:
-    """A ready-made ``image`` form body: the client spends its CPU on sending, not encoding."""
-    head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n"
-    )
-    return head.encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    """The server's settings besides the model and index."""
+    return {
+        "LODISC_MAX_BATCH": str(args.max_batch),
+        "LODISC_THREADS": str(args.threads),
+        "LODISC_DEVICE": "cpu",
+    }
 
 
 def run_clients(
@@ -142,7 +108,6 @@ def run_clients(
     Returns:
         Latencies in seconds and the wall time of the whole run.
     """
-    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
 
     async def client(http: httpx.AsyncClient, index: int) -> list[float]:
         times = []
@@ -157,7 +122,7 @@ def run_clients(
     async def run_all() -> list[list[float]]:
         limits = httpx.Limits(max_connections=clients)
         async with httpx.AsyncClient(
-            base_url=url, timeout=60, headers=headers, limits=limits
+            base_url=url, timeout=60, headers=HEADERS, limits=limits
         ) as http:
             return await asyncio.gather(*(client(http, i) for i in range(clients)))
 
@@ -212,14 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
         model, index_dir, queries = build_artifacts(work, args)
-        server, url = start_server(model, index_dir, work, args)
-        load = os.getloadavg()[0]
-        try:
-            result = measure(url, model, queries, args)
+        with run_server(model, index_dir, work, server_env(args)) as server:
+            load = os.getloadavg()[0]
+            result = measure(server.url, model, queries, args)
             result["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
-        finally:
-            server.terminate()
-            server.wait(30)
     table = format_table(args, result)
     print(table)
     if not args.no_record:
