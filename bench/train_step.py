@@ -11,6 +11,10 @@ dropping at keep ratio 0.3 (4.3 / 4 = 1.075).
 CPU runs use one torch thread by default (``--threads``): on the 2 shared cores a second thread
 gave step times spread over 3x, one thread under 2x.
 
+The model runs at ``--arch``'s own patch size unless ``--patch-size`` is given (the default
+``vit_tiny_patch16_224`` at 64 px: a 4x4 grid; the default runs recorded before the change used
+``--patch-size 8``, an 8x8 grid).
+
 ``--breakdown`` also times the parts of the LoDisc step separately (teacher pass with and without
 the attention hooks, mask building, the masked teacher pass) to explain a missed goal.
 """
@@ -23,6 +27,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import timm
 import torch
 
 from bench.common.results import record
@@ -41,7 +46,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="vit_tiny_patch16_224")
     parser.add_argument("--img-size", type=int, default=64)
-    parser.add_argument("--patch-size", type=int, default=8)
+    parser.add_argument(
+        "--patch-size",
+        type=int,
+        default=None,
+        help="default: the arch's own (16 for *_patch16_*); the runs recorded before 2026-12 "
+        "used 8 at 64 px",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20, help="measured steps per variant")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps per variant")
@@ -66,6 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.img_size, args.patch_size, args.batch_size = 32, 8, 8
         args.steps, args.warmup, args.predictor_hidden_dim = 4, 1, 256
     return args
+
+
+def own_patch_size(arch: str) -> int:
+    """The patch size ``arch`` has when none is asked for (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        backbone = timm.create_model(arch, pretrained=False, num_classes=0)
+    return int(backbone.patch_embed.patch_size[0])
 
 
 def sync(device: torch.device) -> None:
@@ -197,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    own_patch = own_patch_size(args.arch)
+    args.patch_size = own_patch if args.patch_size is None else args.patch_size
+    patch_given = args.patch_size != own_patch
     device = pick_device(args.device)
     model = build(args, device)
     optimizer = torch.optim.AdamW(model.student.parameters(), lr=1e-4, weight_decay=0.05)
@@ -259,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if not (args.no_record or args.tiny):
         default = args.arch == "vit_tiny_patch16_224" and args.img_size == 64
-        suffix = "" if default else f", {args.arch} {args.img_size} px"
+        suffix = "" if default and not patch_given else f", {args.arch} {args.img_size} px"
+        suffix += f", patch {args.patch_size}" if patch_given else ""
         record(f"train_step ({args.local_mode}{suffix})", table)
     summary = {
         "lodisc_ms": lodisc_ms,
@@ -268,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "local_mode": args.local_mode,
         "arch": args.arch,
         "img_size": args.img_size,
+        "patch_size": args.patch_size,
         "batch_size": args.batch_size,
         "device": str(device),
         "paired_ratio": round(paired, 4),
