@@ -131,7 +131,8 @@ class PartCounter:
     def __init__(self, content_type: bytes) -> None:
         _, _, boundary = content_type.partition(b"boundary=")
         boundary = boundary.split(b";", 1)[0].strip().strip(b'"')
-        self.delimiter = b"--" + boundary if boundary else b""
+        # A part opens with "--boundary" and a line end; the closing one ends in "--" instead.
+        self.delimiter = b"--" + boundary + b"\r\n" if boundary else b""
         self.tail = b""
         self.delimiters = 0
 

@@ -22,6 +22,13 @@ import numpy as np
 from PIL import Image
 
 from harness.live_server import LiveServer
+from tests.reliability.hostile_samples import (
+    header_bomb_jpeg,
+    metadata_fuzz,
+    png_chunk_flood,
+    repeated_scan_jpeg,
+    tiff_im_polyglot,
+)
 from tests.reliability.live_service import (
     API_KEY,
     gallery_images,
@@ -111,6 +118,12 @@ def sixteen_bit_png() -> bytes:
     return encode(image, "PNG")
 
 
+def jpeg_comment_flood(count: int) -> bytes:
+    """A small JPEG with ``count`` empty comment segments, each parsed by Pillow in Python."""
+    jpeg = encode(gradient(16, 16), "JPEG")
+    return jpeg[:2] + b"\xff\xfe\x00\x02" * count + jpeg[2:]
+
+
 def upload(data: bytes, name: str = "q.png", mime: str = "image/png") -> list:
     """The ``image`` form field of ``POST /search``."""
     return [("image", (name, data, mime))]
@@ -133,7 +146,11 @@ def image_cases(good: bytes) -> list[Case]:
         ("bmp", encode(gradient(), "BMP")),
         ("tiff", encode(gradient(), "TIFF")),
         ("1 x 2000 strip", tall_strip_png(2000)),
+        ("tiff that is also an IM header", tiff_im_polyglot()[0]),
+        ("progressive jpeg of 12 scans", repeated_scan_jpeg(12)),
+        ("png of 500 empty chunks", png_chunk_flood(500)),
     ]
+    ok += [(f"malformed metadata {name}", data) for name, data in metadata_fuzz(12, seed=3)]
     bad = [
         ("empty file", b"", 400, "empty upload"),
         ("plain text", b"hello, I am not an image", 400, "not an image"),
@@ -146,6 +163,10 @@ def image_cases(good: bytes) -> list[Case]:
         ("zero-size png", png_header_only(0, 0), 400, ""),
         ("20000x20000 bomb", png_header_only(20_000, 20_000), 413, "bomb"),
         ("1 x 30M pixel flood", tall_strip_png(30_000_000), 413, "over the limit"),
+        ("40 MP header on 16x16 jpeg data", header_bomb_jpeg(), 400, "truncated"),
+        ("progressive jpeg of 300 scans", repeated_scan_jpeg(300), 400, "scans"),
+        ("png of 200k empty chunks", png_chunk_flood(200_000), 400, "chunks"),
+        ("jpeg of 100k comments", jpeg_comment_flood(100_000), 400, "segments"),
     ]
     cases = [Case(f"upload {name}", 200, files=upload(data)) for name, data in ok]
     cases += [Case(f"upload {n}", s, files=upload(d), detail=m) for n, d, s, m in bad]
@@ -236,6 +257,10 @@ def path_cases() -> list[Case]:
         for raw, status in (("-1", 422), ("1.5", 422), ("abc", 422), (str(2**63), 422))
     ]
     cases += [
+        Case(f"id {raw!r}", 422, "GET", f"/items/{raw}")
+        for raw in ("%201", "+1", "01", "1.0", "1_0", "1%20")
+    ]
+    cases += [
         Case(f"id 2**63-1{suffix}", 404, "GET", f"/items/{2**63 - 1}{suffix}")
         for suffix in ("", "/image", "/similar")
     ]
@@ -306,6 +331,8 @@ def check_case(http: httpx.Client, case: Case) -> str | None:
             return f"{case.name}: detail {detail!r} lacks {case.detail!r}"
     elif case.path == "/search" and not response.json()["results"]:
         return f"{case.name}: 200 without results"
+    if response.headers.get("x-content-type-options") != "nosniff":
+        return f"{case.name}: no X-Content-Type-Options: nosniff"
     if http.get("/healthz").status_code != 200:
         return f"{case.name}: /healthz failed afterwards"
     return None
@@ -338,7 +365,8 @@ def test_corpus_is_large_and_covers_the_issue(tiny_data: Path) -> None:
     required = ("empty", "html", "truncated jpeg", "truncated png", "zero-size", "1x1", "bomb")
     required += ("cmyk", "16-bit", "palette", "rgba", "animated", "exif", "svg", "oversize")
     required += ("wrong field", "unicode", "k=0", "k=-1", f"k={10**9}", "k=abc", "explain=maybe")
-    required += ("unknown id", "..%2F")
+    required += ("unknown id", "..%2F", "40 MP header", "300 scans", "empty chunks", "comments")
+    required += ("malformed metadata", "IM header", "'+1'", "'01'", "'1_0'")
     assert [r for r in required if not any(r in name for name in names)] == []
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from service.config import Settings
 from service.main import create_app
+from tests.reliability.hostile_samples import metadata_fuzz
 
 
 def upload(path: Path) -> dict[str, tuple[str, bytes, str]]:
@@ -186,3 +187,28 @@ def test_full_queue_answers_429_with_retry_after(
         assert (
             'lodisc_rejected_requests_total{reason="queue_full"} 1.0' in client.get("/metrics").text
         )
+
+
+def test_responses_say_nosniff(client: TestClient, gallery_files: list[Path]) -> None:
+    ids = item_ids(client, gallery_files[0].parents[1])
+    image = client.get(f"/items/{ids[gallery_files[0]]}/image")
+    assert image.status_code == 200 and image.headers["x-content-type-options"] == "nosniff"
+    refused = client.post("/search", files={"image": ("x.png", b"", "image/png")})
+    assert refused.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("item_id", [" 1", "+1", "01", "1.0", "1_0", "1e0", "-1", "0x1"])
+def test_item_ids_are_plain_digits(client: TestClient, item_id: str) -> None:
+    for path in ("/items/{}", "/items/{}/image", "/items/{}/similar"):
+        response = client.get(path.format(item_id))
+        assert response.status_code == 422, (path, item_id, response.text)
+    assert client.get("/items/1").status_code == 200
+
+
+def test_malformed_metadata_fuzz_never_gives_5xx(client: TestClient) -> None:
+    statuses = {
+        name: client.post("/search", files={"image": ("m", data, "image/jpeg")}).status_code
+        for name, data in metadata_fuzz(240, seed=2)
+    }
+    assert {name: s for name, s in statuses.items() if s >= 500} == {}
+    assert set(statuses.values()) == {200}
