@@ -122,7 +122,7 @@ def _publish_if_changed(
     db: GalleryDB, backend: Any, model: str, gallery: Path, out: Path, index_kind: str
 ) -> tuple[dict[str, Any], bool]:
     """Publish the embedded items unless the current generation already holds exactly them."""
-    ids, vectors = db.embedded_items(model, _dim(db, model, backend))
+    ids, vectors, tokens = db.embedded_items(model, _dim(db, model, backend))
     if len(ids) == 0:
         raise GalleryError(f"no readable images in {gallery}")
     manifest = {
@@ -141,7 +141,12 @@ def _publish_if_changed(
         return current, False
     index = FaissIndex.build(vectors, ids, index_kind)
     manifest["index_type"] = index.factory
-    return publish(out, out / WORKING_DB, index, manifest, model), True
+    manifest["pivotal_tokens"] = {
+        "per_item": int(tokens.shape[1]),
+        "dtype": "float16",
+        "bytes_per_item": int(tokens.shape[1] * tokens.shape[2] * 2),
+    }
+    return publish(out, out / WORKING_DB, index, manifest, model, tokens), True
 
 
 def _embed(
@@ -163,9 +168,9 @@ def _embed(
     for indices, batch, bad in times.waited(batches):
         if indices:
             start = time.perf_counter()
-            vectors = backend.embed(batch)
+            vectors, tokens = backend.embed_with_tokens(batch)
             times.embed_s += time.perf_counter() - start
-            db.store_embeddings(model, [shas[i] for i in indices], vectors)
+            db.store_embeddings(model, [shas[i] for i in indices], vectors, tokens)
         failed += [paths[i] for i in bad]
         bar.update(len(indices) + len(bad))
     bar.close()

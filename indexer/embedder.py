@@ -15,9 +15,11 @@ from torch.utils.data import DataLoader, Dataset
 from lodisc.checkpoint import load_encoder, read_checkpoint
 from lodisc.evaluation.embed import embed_batch
 from lodisc.hashing import file_sha256
+from lodisc.index_format.pivotal_tokens import tokens_per_item
 from lodisc.inference.image_decode import load_rgb
 from lodisc.inference.image_preprocess import crop_uint8, normalise
 from lodisc.inference.onnx_encoder import ModelError, OnnxEncoder
+from lodisc.inference.pivotal import select_pivotal_tokens
 from lodisc.runtime import pick_device
 
 logger = logging.getLogger(__name__)
@@ -25,13 +27,15 @@ WORKER_NICENESS = 10  # added to the decode workers' niceness (Linux, macOS)
 
 
 class Backend(Protocol):
-    """Maps a (B, 3, S, S) float32 batch to (B, D) embeddings."""
+    """Maps a (B, 3, S, S) float32 batch to (B, D) embeddings (and pivotal tokens)."""
 
     preprocessing: dict[str, Any]
     checkpoint_sha256: str
     name: str
 
     def embed(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def embed_with_tokens(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class OnnxBackend:
@@ -47,6 +51,13 @@ class OnnxBackend:
     def embed(self, batch: np.ndarray) -> np.ndarray:
         return self.encoder.run(batch).embedding
 
+    def embed_with_tokens(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, D) embeddings and (B, T, D) pivotal patch tokens."""
+        out = self.encoder.run(batch, explain=True)
+        assert out.cls_attention is not None and out.patch_tokens is not None
+        count = tokens_per_item(out.patch_tokens.shape[1])
+        return out.embedding, select_pivotal_tokens(out.cls_attention, out.patch_tokens, count)
+
 
 class TorchBackend:
     """The PyTorch encoder of a checkpoint (bf16 autocast on CUDA)."""
@@ -61,6 +72,15 @@ class TorchBackend:
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         return embed_batch(self.encoder, torch.from_numpy(batch), self.device).numpy()
+
+    @torch.no_grad()
+    def embed_with_tokens(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, D) embeddings and (B, T, D) pivotal patch tokens."""
+        images = torch.from_numpy(batch).to(self.device)
+        embedding, rows, patches = self.encoder.forward_explain(images)
+        count = tokens_per_item(patches.shape[1])
+        tokens = select_pivotal_tokens(rows.float().cpu().numpy(), patches.cpu().numpy(), count)
+        return embedding.float().cpu().numpy(), tokens
 
 
 def load_backend(path: Path, runtime: str, device: str) -> Backend:

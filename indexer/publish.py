@@ -11,17 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from indexer.working_db import is_disk_full
 from lodisc.index_format.catalog import write_catalog
 from lodisc.index_format.layout import (
     CATALOG_FILE,
     INDEX_FILE,
+    TOKENS_FILE,
     generation_name,
     is_generation,
     is_manifest_temporary,
     is_staging,
 )
 from lodisc.index_format.manifest import current_generation, write_manifest
+from lodisc.index_format.pivotal_tokens import write_pivotal_tokens
 from lodisc.index_format.published import generation_checksums
 from lodisc.index_format.vectors import FaissIndex
 
@@ -29,9 +33,15 @@ logger = logging.getLogger(__name__)
 
 
 def publish(
-    index_dir: Path, db_path: Path, index: FaissIndex, manifest: dict[str, Any], model: str
+    index_dir: Path,
+    db_path: Path,
+    index: FaissIndex,
+    manifest: dict[str, Any],
+    model: str,
+    tokens: np.ndarray,
 ) -> dict[str, Any]:
-    """Write ``gen-<time>/{index.faiss, catalog.sqlite}``, then switch ``manifest.json`` to it.
+    """Write ``gen-<time>/{index.faiss, catalog.sqlite, pivotal_tokens.npy}``, then switch
+    ``manifest.json`` to it. ``tokens`` (N, T, D) are the items' pivotal tokens in id order.
 
     A reader sees either the previous generation or the new one, never a mix; the previous
     generation is kept for readers still using it, older ones are removed.
@@ -50,6 +60,7 @@ def publish(
         staging.mkdir(parents=True)
         index.save(staging / INDEX_FILE)
         write_catalog(db_path, staging / CATALOG_FILE, model)
+        write_pivotal_tokens(staging / TOKENS_FILE, tokens)
         manifest["files"] = generation_checksums(staging)
         staging.rename(index_dir / name)
         manifest = write_manifest(index_dir, manifest)

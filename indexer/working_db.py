@@ -2,7 +2,8 @@
 
 Item ids are stable: a path keeps its id while it exists (also when its content changes), and ids are
 never reused (AUTOINCREMENT). Embeddings are cached by (content sha256, model sha256), so a rebuild,
-an index-type change or a moved file re-embeds nothing. Every write is a committed transaction, so a
+an index-type change or a moved file re-embeds nothing; each embedding row also caches the item's
+pivotal patch tokens (float16, for re-ranking). Every write is a committed transaction, so a
 killed run loses at most the batch in flight and the rerun resumes.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lodisc.hashing import file_sha256
+from lodisc.index_format.pivotal_tokens import TOKEN_DTYPE
 from lodisc.inference.image_decode import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -42,9 +44,12 @@ CREATE TABLE IF NOT EXISTS embeddings (
     sha256 TEXT NOT NULL,
     model TEXT NOT NULL,
     vector BLOB NOT NULL,
+    tokens BLOB,
     PRIMARY KEY (sha256, model)
 );
 """
+# Working databases written before pivotal tokens were stored gain the column (and re-embed).
+MIGRATIONS = {"tokens": "ALTER TABLE embeddings ADD COLUMN tokens BLOB"}
 
 
 class GalleryDBError(ValueError):
@@ -123,6 +128,10 @@ class GalleryDB:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(embeddings)")}
+        for column, statement in MIGRATIONS.items():
+            if column not in columns:
+                self.db.execute(statement)
 
     def close(self) -> None:
         """Close the connection."""
@@ -178,19 +187,26 @@ class GalleryDB:
         """(sha256, one relative path) of current contents without an embedding for ``model``."""
         rows = self.db.execute(
             "SELECT i.sha256, MIN(i.path) FROM items i LEFT JOIN embeddings e"
-            " ON e.sha256 = i.sha256 AND e.model = ? WHERE e.sha256 IS NULL"
+            " ON e.sha256 = i.sha256 AND e.model = ? WHERE e.sha256 IS NULL OR e.tokens IS NULL"
             " GROUP BY i.sha256 ORDER BY MIN(i.id)",
             (model,),
         )
         return [(r[0], r[1]) for r in rows]
 
-    def store_embeddings(self, model: str, shas: list[str], vectors: np.ndarray) -> None:
-        """Insert one batch of vectors in a single transaction."""
+    def store_embeddings(
+        self, model: str, shas: list[str], vectors: np.ndarray, tokens: np.ndarray
+    ) -> None:
+        """Insert one batch of vectors (B, D) and pivotal tokens (B, T, D) in one transaction."""
         data = np.ascontiguousarray(vectors, dtype=np.float32)
+        compact = np.ascontiguousarray(tokens, dtype=TOKEN_DTYPE)
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO embeddings(sha256, model, vector) VALUES (?, ?, ?)",
-                [(sha, model, row.tobytes()) for sha, row in zip(shas, data, strict=True)],
+                "INSERT OR REPLACE INTO embeddings(sha256, model, vector, tokens)"
+                " VALUES (?, ?, ?, ?)",
+                [
+                    (sha, model, row.tobytes(), toks.tobytes())
+                    for sha, row, toks in zip(shas, data, compact, strict=True)
+                ],
             )
 
     def drop_items(self, paths: list[str]) -> None:
@@ -198,16 +214,19 @@ class GalleryDB:
         with self.db:
             self.db.executemany("DELETE FROM items WHERE path = ?", [(p,) for p in paths])
 
-    def embedded_items(self, model: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """Ids (N,) and vectors (N, D) of every item that has an embedding for ``model``."""
+    def embedded_items(self, model: str, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ids (N,), vectors (N, D) and pivotal tokens (N, T, D) of every item embedded (with
+        tokens) by ``model``, in id order."""
         rows = self.db.execute(
-            "SELECT i.id, e.vector FROM items i JOIN embeddings e"
-            " ON e.sha256 = i.sha256 AND e.model = ? ORDER BY i.id",
+            "SELECT i.id, e.vector, e.tokens FROM items i JOIN embeddings e"
+            " ON e.sha256 = i.sha256 AND e.model = ? WHERE e.tokens IS NOT NULL ORDER BY i.id",
             (model,),
         ).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return ids, vectors.reshape(len(rows), dim)
+        tokens = np.frombuffer(b"".join(r[2] for r in rows), dtype=TOKEN_DTYPE)
+        per_item = len(rows[0][2]) // (TOKEN_DTYPE().itemsize * dim) if rows and dim else 0
+        return ids, vectors.reshape(len(rows), dim), tokens.reshape(len(rows), per_item, dim)
 
     def prune_embeddings(self, model: str) -> None:
         """Forget cached vectors of other models and of contents no longer in the gallery."""

@@ -101,7 +101,7 @@ def write_catalog(working_db: Path, target: Path, model: str) -> None:
         out.execute(
             "INSERT INTO items SELECT i.id, i.path, i.label, i.sha256, i.width, i.height, i.added_at"
             " FROM src.items i WHERE EXISTS (SELECT 1 FROM src.embeddings e"
-            " WHERE e.sha256 = i.sha256 AND e.model = ?)",
+            " WHERE e.sha256 = i.sha256 AND e.model = ? AND e.tokens IS NOT NULL)",
             (model,),
         )
         out.execute("CREATE INDEX items_label ON items(label)")

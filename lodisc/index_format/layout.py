@@ -4,6 +4,7 @@
     INDEX_DIR/gallery.sqlite                 the indexer's working state (items + embedding cache)
     INDEX_DIR/gen-<UTC time>/index.faiss     the vectors (vectors.py)
     INDEX_DIR/gen-<UTC time>/catalog.sqlite  items(id, path, label, sha256, width, height, added_at)
+    INDEX_DIR/gen-<UTC time>/pivotal_tokens.npy  each item's pivotal patch tokens (pivotal_tokens.py)
 
 The manifest is replaced atomically last, so a reader always sees a complete generation.
 """
@@ -16,8 +17,9 @@ MANIFEST = "manifest.json"
 WORKING_DB = "gallery.sqlite"
 INDEX_FILE = "index.faiss"
 CATALOG_FILE = "catalog.sqlite"
+TOKENS_FILE = "pivotal_tokens.npy"
 GENERATION_PREFIX = "gen-"
-GENERATION_FILES = (INDEX_FILE, CATALOG_FILE)
+GENERATION_FILES = (INDEX_FILE, CATALOG_FILE, TOKENS_FILE)
 
 
 def generation_name(stamp: datetime) -> str:

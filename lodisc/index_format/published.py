@@ -6,10 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lodisc.hashing import file_sha256
 from lodisc.index_format.catalog import Catalog
-from lodisc.index_format.layout import CATALOG_FILE, GENERATION_FILES, INDEX_FILE, MANIFEST
+from lodisc.index_format.layout import (
+    CATALOG_FILE,
+    GENERATION_FILES,
+    INDEX_FILE,
+    MANIFEST,
+    TOKENS_FILE,
+)
 from lodisc.index_format.manifest import read_manifest
+from lodisc.index_format.pivotal_tokens import PivotalTokens, load_pivotal_tokens
 from lodisc.index_format.vectors import FaissIndex, IndexFileError
 
 
@@ -21,6 +30,7 @@ class PublishedIndex:
     manifest: dict[str, Any]
     index: FaissIndex
     catalog: Catalog
+    tokens: PivotalTokens | None = None  # None for indexes built before tokens were stored
 
     @property
     def gallery_root(self) -> Path:
@@ -30,7 +40,11 @@ class PublishedIndex:
 
 def generation_checksums(generation: Path) -> dict[str, str]:
     """The sha256 of each file of a generation folder, for the manifest's ``files``."""
-    return {name: file_sha256(generation / name) for name in GENERATION_FILES}
+    return {
+        name: file_sha256(generation / name)
+        for name in GENERATION_FILES
+        if (generation / name).is_file()
+    }
 
 
 def verify_checksums(generation: Path, expected: dict[str, str]) -> None:
@@ -61,4 +75,5 @@ def load_published(index_dir: str | Path) -> PublishedIndex:
             f"{generation}: index has {index.count} vectors of dim {index.dim}, catalog "
             f"{catalog.count} items, manifest dim {manifest['dim']}: rebuild the index"
         )
-    return PublishedIndex(root, manifest, index, catalog)
+    tokens = load_pivotal_tokens(generation / TOKENS_FILE, np.asarray(catalog.ids()))
+    return PublishedIndex(root, manifest, index, catalog, tokens)

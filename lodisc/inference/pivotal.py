@@ -43,3 +43,21 @@ def top_pivotal(cls_attention: np.ndarray, count: int) -> np.ndarray:
     """
     scores = pivotal_scores(cls_attention)  # (B, N)
     return np.argsort(-scores, axis=1, kind="stable")[:, :count].astype(np.int64)
+
+
+def select_pivotal_tokens(
+    cls_attention: np.ndarray, patch_tokens: np.ndarray, count: int
+) -> np.ndarray:
+    """The ``count`` most pivotal patch tokens of each image, L2-normalised, most pivotal first.
+
+    Args:
+        cls_attention: (B, L, N) head-averaged CLS attention rows per layer.
+        patch_tokens: (B, N, D) patch tokens.
+        count: tokens kept per image.
+
+    Returns:
+        (B, count, D) float32.
+    """
+    order = top_pivotal(cls_attention, count)  # (B, T)
+    kept = np.take_along_axis(np.asarray(patch_tokens, np.float32), order[..., None], axis=1)
+    return kept / np.maximum(np.linalg.norm(kept, axis=-1, keepdims=True), 1e-12)

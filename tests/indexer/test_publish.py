@@ -21,6 +21,7 @@ from lodisc.index_format.layout import (
     GENERATION_FILES,
     INDEX_FILE,
     MANIFEST,
+    TOKENS_FILE,
     WORKING_DB,
     is_generation,
 )
@@ -56,8 +57,14 @@ def _republish(index_dir: Path) -> dict[str, Any]:
     """Publish the current generation's vectors again as a new generation."""
     current = load_published(index_dir)
     manifest = {k: v for k, v in current.manifest.items() if k not in PER_RUN_KEYS}
+    tokens = np.load(index_dir / current.manifest["generation"] / TOKENS_FILE)
     return publish(
-        index_dir, index_dir / WORKING_DB, current.index, manifest, manifest["model_sha256"]
+        index_dir,
+        index_dir / WORKING_DB,
+        current.index,
+        manifest,
+        manifest["model_sha256"],
+        tokens,
     )
 
 
@@ -85,7 +92,7 @@ def test_publish_writes_a_generation_and_a_version_2_manifest(published: Path) -
     generation = published / generations[0]
     assert sorted(p.name for p in generation.iterdir()) == sorted(GENERATION_FILES)
     assert manifest["format_version"] == FORMAT_VERSION == 2
-    assert set(manifest["files"]) == {INDEX_FILE, CATALOG_FILE}
+    assert set(manifest["files"]) == set(GENERATION_FILES)
     for name, digest in manifest["files"].items():
         assert digest == _sha256(generation / name)
     assert (published / WORKING_DB).is_file()
@@ -141,7 +148,7 @@ def test_publish_clears_what_an_interrupted_publish_left(published: Path) -> Non
     assert not staging.exists() and not manifest_tmp.exists()
 
 
-@pytest.mark.parametrize("name", [INDEX_FILE, CATALOG_FILE])
+@pytest.mark.parametrize("name", [INDEX_FILE, CATALOG_FILE, TOKENS_FILE])
 def test_flipped_byte_is_refused_naming_the_file(published: Path, name: str) -> None:
     path = published / current_generation(published) / name  # type: ignore[operator]
     _flip_byte(path, path.stat().st_size // 2)

@@ -3,6 +3,7 @@ settings for them, and one running app shared by the read-only tests."""
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from indexer.build_index import build_index
 from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig
+from lodisc.data.synthetic import generate_dataset
 from lodisc.models.encoder import Encoder
 from service.config import Settings
 from service.main import create_app
@@ -112,3 +114,33 @@ def settings_for() -> Callable[..., Settings]:
 @pytest.fixture(scope="session")
 def api_key() -> str:
     return API_KEY
+
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "demo" / "checkpoint.pt"
+
+
+@pytest.fixture(scope="session")
+def demo_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``LODISC_TEST_TRAINED_ONNX``, else the shipped demo model exported to ONNX."""
+    named = os.environ.get("LODISC_TEST_TRAINED_ONNX")
+    if named:
+        return Path(named)
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip(f"{DEMO_CHECKPOINT} is not in this checkout")
+    out = tmp_path_factory.mktemp("demo") / "demo.onnx"
+    assert export_onnx.main(["--checkpoint", str(DEMO_CHECKPOINT), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's synthetic set at a small size: 12 classes, 20 training and 6 test images each."""
+    return generate_dataset(
+        tmp_path_factory.mktemp("demo-data") / "synthetic",
+        classes=12,
+        per_class=20,
+        size=64,
+        seed=0,
+        test_per_class=6,
+        difficulty="easy",
+    )

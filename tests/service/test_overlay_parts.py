@@ -10,11 +10,9 @@ on the shipped demo model (or the ONNX model ``LODISC_TEST_TRAINED_ONNX`` names)
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from lodisc.data.synthetic import generate_dataset, load_part_mask
@@ -22,11 +20,9 @@ from lodisc.inference.image_preprocess import preprocess_batch
 from lodisc.inference.onnx_encoder import OnnxEncoder
 from lodisc.inference.pivotal import pivotal_map
 from service.overlay import heat_canvas
-from training import export_onnx
 
 TOP_FRACTION = 0.30
 PARTS_GOAL = 2.0  # the trained model's share of heat on parts, as a multiple of the base rate
-DEMO_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "demo" / "checkpoint.pt"
 
 
 def part_overlap(canvas: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
@@ -87,27 +83,14 @@ def test_overlap_of_the_served_model_is_measured(
     assert 0.0 <= share <= 1.0 and 0.0 < base < 1.0
 
 
-@pytest.fixture(scope="module")
-def trained_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``LODISC_TEST_TRAINED_ONNX``, else the shipped demo model exported to ONNX."""
-    named = os.environ.get("LODISC_TEST_TRAINED_ONNX")
-    if named:
-        return Path(named)
-    if not DEMO_CHECKPOINT.is_file():
-        pytest.skip(f"{DEMO_CHECKPOINT} is not in this checkout")
-    out = tmp_path_factory.mktemp("demo") / "demo.onnx"
-    assert export_onnx.main(["--checkpoint", str(DEMO_CHECKPOINT), "--out", str(out)]) == 0
-    return out
-
-
 def test_trained_model_highlights_parts_more_than_chance(
-    trained_onnx: Path, tmp_path: Path
+    demo_onnx: Path, tmp_path: Path
 ) -> None:
     """Images the model never saw (another seed): the heat sits on the parts, not the background."""
-    size = OnnxEncoder(trained_onnx, "cpu").img_size
+    size = OnnxEncoder(demo_onnx, "cpu").img_size
     data = generate_dataset(
         tmp_path / "synthetic", classes=12, per_class=1, size=size, seed=7, test_per_class=4
     )
-    share, base = overlap_ratio(trained_onnx, sorted((data / "test").rglob("*.png")))
+    share, base = overlap_ratio(demo_onnx, sorted((data / "test").rglob("*.png")))
     print(f"trained model: top-30% heat on parts {share:.3f}, base rate {base:.3f}")
     assert share > PARTS_GOAL * base, f"top-30% heat on parts {share:.3f} vs base rate {base:.3f}"
