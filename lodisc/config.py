@@ -15,11 +15,18 @@ import yaml
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# The EfficientNet-Lite0 wheel's preprocessing, (x - 127) / 128 on 0-255 pixels.
+LITE0_MEAN = (127.0 / 255.0, 127.0 / 255.0, 127.0 / 255.0)
+LITE0_STD = (128.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0)
 
 
 @dataclass
 class EncoderConfig:
-    """The retrieval encoder: a timm ViT backbone plus an optional predictor head."""
+    """The retrieval encoder: a timm ViT (or hybrid CNN + ViT) backbone plus an optional predictor.
+
+    With ``hybrid``, ``arch`` names a timm CNN whose last feature map becomes the patch tokens of
+    transformer blocks built from ``timm_kwargs`` (``lodisc/models/hybrid.py``).
+    """
 
     arch: str = "vit_base_patch16_224"
     img_size: int = 224
@@ -35,6 +42,10 @@ class EncoderConfig:
     resize_crop_pct: float = (
         1.0  # eval: resize shorter side to img_size / pct, centre crop img_size
     )
+    hybrid: bool = False  # arch is a CNN stem; timm_kwargs configure the transformer on top
+    stem_output_stride: int = 16  # 16: a 14 x 14 token grid at 224 px (dilated last stages)
+    freeze_stem: bool = True  # stem maps computed once per view, shared by student and teacher
+    qk_init: str = "identity"  # hybrid: "identity" (CLS attends to mean-like patches) or "timm"
 
 
 def tiny_encoder_config() -> EncoderConfig:
@@ -47,6 +58,32 @@ def tiny_encoder_config() -> EncoderConfig:
         timm_kwargs={"embed_dim": 32, "depth": 2, "num_heads": 2},
         predictor_hidden_dim=64,
         predictor_dropout=0.0,
+    )
+
+
+def photo_encoder_config(img_size: int = 224) -> EncoderConfig:
+    """The photo encoder: ImageNet EfficientNet-Lite0 stem (1280 x 14 x 14 at 224 px), 4 blocks
+    384 wide starting near identity. Its retrieval feature is the CLS token (a fresh predictor
+    would scramble the pretrained features). Load the stem's weights with ``--init lite0``."""
+    return EncoderConfig(
+        arch="tf_efficientnet_lite0",
+        hybrid=True,
+        img_size=img_size,
+        timm_kwargs={"embed_dim": 384, "depth": 4, "num_heads": 6, "init_values": 1e-5},
+        predictor_hidden_dim=1024,
+        predictor_dropout=0.0,
+        retrieval_feature="cls",
+        mean=LITE0_MEAN,
+        std=LITE0_STD,
+    )
+
+
+def tiny_hybrid_config() -> EncoderConfig:
+    """The photo encoder's shape at 64 px (a 4 x 4 token grid) with 2 blocks 32 wide: for tests."""
+    return dataclasses.replace(
+        photo_encoder_config(img_size=64),
+        timm_kwargs={"embed_dim": 32, "depth": 2, "num_heads": 2, "init_values": 1e-5},
+        predictor_hidden_dim=64,
     )
 
 

@@ -1,4 +1,4 @@
-"""The retrieval encoder, defined once: timm ViT backbone -> optional projector/predictor -> L2 norm."""
+"""The retrieval encoder, defined once: timm ViT (or hybrid) backbone -> heads -> L2 norm."""
 
 from __future__ import annotations
 
@@ -12,12 +12,26 @@ from torch import nn
 from lodisc.config import EncoderConfig
 from lodisc.models.attention import CLSAttentionRecorder
 from lodisc.models.heads import build_predictor, build_projector
+from lodisc.models.hybrid import HybridViT, build_hybrid
 
 RETRIEVAL_FEATURES = ("predictor", "cls")
 
 
 def build_backbone(cfg: EncoderConfig) -> Any:
-    """A randomly initialised timm ViT returning its post-LayerNorm CLS token (num_classes=0)."""
+    """A randomly initialised timm ViT (or hybrid) returning its post-LayerNorm CLS token."""
+    if cfg.hybrid:
+        if cfg.patch_size is not None:
+            raise ValueError(
+                "a hybrid's token grid is its stem's feature map: leave patch_size unset"
+            )
+        return build_hybrid(
+            cfg.arch,
+            cfg.img_size,
+            cfg.stem_output_stride,
+            cfg.freeze_stem,
+            cfg.qk_init,
+            **cfg.timm_kwargs,
+        )
     kwargs = dict(cfg.timm_kwargs)
     if cfg.patch_size is not None:
         kwargs["patch_size"] = cfg.patch_size
@@ -103,13 +117,16 @@ def forward_kept_tokens(
     """Token dropping: run the backbone on the prefix tokens plus the kept patch tokens only.
 
     Args:
-        backbone: a timm ``VisionTransformer``.
+        backbone: a timm ``VisionTransformer`` or a :class:`HybridViT` (whose CLS input is then
+            the mean of the kept tokens only).
         images: (B, 3, H, W) normalised images.
         keep_idx: (B, K) int64 indices of the patches to keep.
 
     Returns:
         (B, D) pooled (CLS) features, as ``backbone(images)`` would give on the full sequence.
     """
+    if isinstance(backbone, HybridViT):
+        return backbone.forward_from_stem(backbone.forward_stem(images), keep_idx)
     tokens = backbone._pos_embed(backbone.patch_embed(images))  # (B, P + N, D)
     prefix = int(backbone.num_prefix_tokens)
     width = tokens.shape[-1]

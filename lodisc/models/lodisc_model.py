@@ -13,6 +13,7 @@ from lodisc.method.losses import info_nce
 from lodisc.method.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
 from lodisc.models.attention import CLSAttentionRecorder
 from lodisc.models.encoder import Encoder, forward_kept_tokens
+from lodisc.models.hybrid import shares_frozen_stem
 
 LOCAL_MODES = ("pixel", "drop")
 
@@ -32,7 +33,8 @@ class LoDiscModel(nn.Module):
 
     ``local_weight == 0`` skips the teacher attention and the masked passes entirely: that is exactly
     MoCo v3. The teacher computes keys and CLS attention rows in one pass per view (2 + 2 forwards of
-    the teacher per step with pixel masking; the reference runs 8).
+    the teacher per step with pixel masking; the reference runs 8). A hybrid with a frozen stem runs
+    the stem once per view and feeds its maps to the student, the teacher and token dropping.
     """
 
     def __init__(self, encoder_cfg: EncoderConfig, cfg: LoDiscConfig) -> None:
@@ -64,13 +66,14 @@ class LoDiscModel(nn.Module):
         """
         batch = view1.shape[0]
         views = torch.cat([view1, view2])  # (2B, 3, H, W): one backbone pass for both views
-        cls = self.student.forward_cls(views)
+        inputs = self._shared_inputs(views)
+        cls = self._backbone(self.student.backbone, inputs)
         # Predictor per view, so its BatchNorm sees one view's statistics (as MoCo v3).
         q1, q2 = self.student.forward_head(cls[:batch]), self.student.forward_head(cls[batch:])
         use_local = local_weight > 0
         with torch.no_grad():
             with self.attention.record(enabled=use_local) as rows:
-                k1, k2 = self._project_keys(self.teacher_backbone(views)).chunk(2)
+                k1, k2 = self._project_keys(self._backbone(self.teacher_backbone, inputs)).chunk(2)
         loss_global = info_nce(q1, k2, self.cfg.temperature) + info_nce(
             q2, k1, self.cfg.temperature
         )
@@ -80,7 +83,7 @@ class LoDiscModel(nn.Module):
         with torch.no_grad():
             scores = fuse_attention(torch.stack(rows, dim=1))  # (2B, N)
             keep = keep_mask(scores, self.cfg.keep_ratio)
-            km1, km2 = self._masked_keys(views, scores, keep).chunk(2)
+            km1, km2 = self._masked_keys(views, inputs, scores, keep).chunk(2)
         loss_local = info_nce(q1, km2, self.cfg.temperature) + info_nce(
             q2, km1, self.cfg.temperature
         )
@@ -90,15 +93,37 @@ class LoDiscModel(nn.Module):
     def _project_keys(self, cls: torch.Tensor) -> torch.Tensor:
         return self.teacher_projector(cls)
 
-    def _masked_keys(
-        self, views: torch.Tensor, scores: torch.Tensor, keep: torch.Tensor
+    def _shared_inputs(self, views: torch.Tensor) -> torch.Tensor:
+        """What every branch consumes: the frozen stem's maps (computed once) or the images."""
+        if shares_frozen_stem(self.student.backbone):
+            with torch.no_grad():
+                return self.student.backbone.forward_stem(views)  # (2B, C, h, w)
+        return views
+
+    def _backbone(
+        self, backbone: nn.Module, inputs: torch.Tensor, keep_idx: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Teacher keys of the local views: pixel masking (reference) or token dropping."""
+        """Pooled (CLS) features of :meth:`_shared_inputs`, optionally on kept patches only."""
+        if shares_frozen_stem(backbone):
+            return backbone.forward_from_stem(inputs, keep_idx)  # type: ignore[operator]
+        if keep_idx is None:
+            return backbone(inputs)
+        return forward_kept_tokens(backbone, inputs, keep_idx)
+
+    def _masked_keys(
+        self, views: torch.Tensor, inputs: torch.Tensor, scores: torch.Tensor, keep: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher keys of the local views: pixel masking (reference) or token dropping.
+
+        Pixel masking runs the whole teacher, stem included, on the masked images, so a hybrid's
+        kept tokens see no dropped pixels; token dropping reuses the shared stem maps, whose kept
+        tokens still carry context from their receptive fields.
+        """
         if self.cfg.local_mode == "pixel":
             masked = apply_pixel_mask(views, keep, self.student.grid_size)
             return self._project_keys(self.teacher_backbone(masked))
         kept = keep_indices(scores, self.cfg.keep_ratio)
-        return self._project_keys(forward_kept_tokens(self.teacher_backbone, views, kept))
+        return self._project_keys(self._backbone(self.teacher_backbone, inputs, kept))
 
     @torch.no_grad()
     def update_teacher(self, momentum: float) -> None:
