@@ -31,7 +31,7 @@ from indexer.working_db import GalleryDB, GalleryDBError, database_error
 from lodisc.checkpoint import CheckpointError
 from lodisc.hashing import file_sha256
 from lodisc.index_format.layout import WORKING_DB
-from lodisc.index_format.manifest import METRIC, read_current_manifest
+from lodisc.index_format.manifest import FORMAT_VERSION, METRIC, read_current_manifest
 from lodisc.index_format.vectors import FaissIndex, IndexFileError
 from lodisc.inference.onnx_encoder import ModelError
 from lodisc.runtime import DeviceError
@@ -188,7 +188,7 @@ def _dim(db: GalleryDB, model: str, backend: Any) -> int:
 
 def _fingerprint(ids: np.ndarray, db: GalleryDB, model: str, kind: str) -> str:
     """Hash of what the published index holds: items, contents, model and index kind."""
-    digest = hashlib.sha256(f"{model}|{kind}".encode())
+    digest = hashlib.sha256(f"{model}|{kind}|format {FORMAT_VERSION}".encode())
     for row in db.db.execute("SELECT id, path, label, sha256 FROM items ORDER BY id"):
         digest.update("|".join(map(str, row)).encode())
     digest.update(ids.tobytes())

@@ -11,6 +11,13 @@ sample of the gallery's items:
   below the ``none_quantile`` minus ``none_margin``, ``weak`` in between;
 - a hit at or above ``duplicate_score`` (or with the query's exact bytes) is a duplicate.
 Where the gallery has labels, the predicted label is a similarity-weighted vote of the top hits.
+
+The global score alone cannot tell a photograph from a synthetic image when the encoder maps both
+to the same region (the demo model scores photos up to 0.95 against its synthetic gallery). What
+does tell them apart is whether the query's *parts* occur in the gallery: the coverage of a query
+is the mean, over its pivotal patch tokens, of the cosine to the nearest stored pivotal token of
+the gallery (a FAISS search over a sample of them). Gallery items' own coverage (their nearest
+token of another item) gives its scale; a query covered less than nearly all of them is ``none``.
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import faiss
 import numpy as np
 
+from lodisc.index_format.pivotal_tokens import PivotalTokens
 from lodisc.index_format.published import PublishedIndex
+from lodisc.index_format.vectors import normalise
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +46,8 @@ class CalibrationOptions:
     none_margin: float = 0.02  # cosine below that quantile still counted as weak
     strong_quantile: float = 0.25  # at or above this quantile: strong
     duplicate_score: float = 0.995  # cosine at or above which a hit is a (near) duplicate
+    bank_tokens: int = 32768  # stored pivotal tokens searched for a query's coverage
+    coverage_items: int = 500  # gallery items whose own coverage sets the scale
     seed: int = 0
 
 
@@ -47,17 +59,19 @@ class ScoreCalibration:
     none_below: float
     strong_from: float
     duplicate_score: float
+    coverage: TokenCoverage | None = None  # None: the index stores no pivotal tokens
 
     def confidence(self, scores: np.ndarray) -> np.ndarray:
         """Share of gallery items whose nearest neighbour is less similar than each score."""
         ranks = np.searchsorted(self.neighbour_scores, np.asarray(scores, np.float32), "right")
         return (ranks / max(1, len(self.neighbour_scores))).astype(np.float32)
 
-    def match(self, score: float) -> str:
-        """``strong``, ``weak`` or ``none`` for one score."""
-        if score >= self.strong_from:
-            return "strong"
-        return "weak" if score >= self.none_below else "none"
+    def match(self, score: float, covered: bool = True) -> str:
+        """``strong``, ``weak`` or ``none`` for one score of a query whose parts are (or are not)
+        ``covered`` by the gallery."""
+        if not covered or score < self.none_below:
+            return "none"
+        return "strong" if score >= self.strong_from else "weak"
 
     def describe(self) -> dict[str, float | int]:
         """Thresholds for /readyz."""
@@ -66,6 +80,7 @@ class ScoreCalibration:
             "none_below": round(self.none_below, 4),
             "strong_from": round(self.strong_from, 4),
             "duplicate_score": self.duplicate_score,
+            "coverage_none_below": round(self.coverage.none_below, 4) if self.coverage else -1.0,
         }
 
 
@@ -92,7 +107,48 @@ def calibrate(published: PublishedIndex, options: CalibrationOptions) -> ScoreCa
     neighbour_scores = np.sort(nearest.astype(np.float32))
     none_below = float(np.quantile(neighbour_scores, options.none_quantile)) - options.none_margin
     strong_from = float(np.quantile(neighbour_scores, options.strong_quantile))
-    return ScoreCalibration(neighbour_scores, none_below, strong_from, options.duplicate_score)
+    coverage = None if published.tokens is None else token_coverage(published.tokens, options)
+    return ScoreCalibration(
+        neighbour_scores, none_below, strong_from, options.duplicate_score, coverage
+    )
+
+
+@dataclass(frozen=True)
+class TokenCoverage:
+    """A FAISS index over a sample of the gallery's pivotal tokens, and the coverage below which a
+    query's parts are foreign to the gallery."""
+
+    bank: faiss.Index
+    none_below: float
+
+    def of(self, query_tokens: np.ndarray) -> float:
+        """Mean cosine of a query's (T, D) pivotal tokens to their nearest gallery token."""
+        unit = normalise(query_tokens)
+        scores, _ = self.bank.search(unit, 1)
+        return float(scores.mean())
+
+
+def token_coverage(tokens: PivotalTokens, options: CalibrationOptions) -> TokenCoverage | None:
+    """Bank of stored tokens and the gallery's own coverage scale (items against the others)."""
+    count, per_item, dim = tokens.tokens.shape
+    if count < 2:
+        return None
+    rng = np.random.default_rng(options.seed)
+    items = np.sort(
+        rng.choice(count, size=min(count, options.bank_tokens // per_item or 1), replace=False)
+    )
+    bank_tokens = normalise(np.asarray(tokens.tokens[items], np.float32).reshape(-1, dim))
+    owners = np.repeat(items, per_item)  # (M,) item row of each bank token
+    bank = faiss.IndexFlatIP(dim)
+    bank.add(bank_tokens)
+    probes = rng.choice(items, size=min(len(items), options.coverage_items), replace=False)
+    probe_tokens = normalise(np.asarray(tokens.tokens[probes], np.float32).reshape(-1, dim))
+    scores, found = bank.search(probe_tokens, per_item + 1)  # (P*T, T+1)
+    foreign = owners[found] != np.repeat(probes, per_item)[:, None]  # not the probe's own token
+    first = foreign.argmax(axis=1)  # its nearest token of another item
+    nearest = scores[np.arange(len(scores)), first].reshape(len(probes), per_item).mean(axis=1)
+    threshold = float(np.quantile(nearest, options.none_quantile)) - options.none_margin
+    return TokenCoverage(bank, threshold)
 
 
 def vote_label(labels: list[str], scores: np.ndarray) -> tuple[str, float] | None:

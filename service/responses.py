@@ -64,7 +64,7 @@ def to_hit(
     result: HitResult,
     spec: dict[str, Any],
     calibration: ScoreCalibration | None,
-    query_sha256: str | None,
+    query: QueryResult,
 ) -> SearchHit:
     """One result; calibrated fields where the index has a calibration, explain fields only when
     the hit was explained."""
@@ -73,12 +73,12 @@ def to_hit(
     match = result.match
     graded = calibration is not None
     return SearchHit(
-        match=calibration.match(hit.score) if graded else None,
-        confidence=round(float(calibration.confidence(np.float32(hit.score))), 4)
+        match=calibration.match(hit.cosine, query.covered) if graded else None,
+        confidence=round(float(calibration.confidence(np.float32(hit.cosine))), 4)
         if graded
         else None,
-        duplicate=hit.item.sha256 == query_sha256
-        or (graded and hit.score >= calibration.duplicate_score),
+        duplicate=hit.item.sha256 == query.sha256
+        or (graded and hit.cosine >= calibration.duplicate_score),
         match_map=_rounded(match.hit_map) if match else None,
         query_match_map=_rounded(match.query_map) if match else None,
         crop_box=view_box(hit.item.width, hit.item.height, spec) if explained else None,
@@ -106,7 +106,7 @@ def to_query(base: str, query: QueryResult, searcher: Searcher) -> QueryResults:
     vote = vote_label([r.hit.item.label for r in query.hits], scores)
     calibration = searcher.calibration
     return QueryResults(
-        results=[to_hit(base, r, spec, calibration, query.sha256) for r in query.hits],
+        results=[to_hit(base, r, spec, calibration, query) for r in query.hits],
         query_overlay=overlay,
         predicted_label=PredictedLabel(label=vote[0], confidence=round(vote[1], 4))
         if vote

@@ -25,8 +25,14 @@ class Hit:
     """One search result: id, cosine similarity and catalog entry."""
 
     id: int
-    score: float
+    score: float  # the ranking score: global cosine, or the re-ranked combination
     item: Item
+    global_score: float | None = None  # the cosine before re-ranking (None: not re-ranked)
+
+    @property
+    def cosine(self) -> float:
+        """The global cosine similarity (what the calibration is on)."""
+        return self.score if self.global_score is None else self.global_score
 
 
 @dataclass
@@ -48,6 +54,8 @@ class QueryResult:
     explained: bool = False  # explanations were asked for (grid and crop boxes are reported)
     image_size: tuple[int, int] | None = None  # (width, height) of an uploaded query image
     sha256: str | None = None  # of an uploaded query's bytes (exact duplicates)
+    coverage: float | None = None  # how well the gallery's pivotal tokens cover the query's
+    covered: bool = True  # False: the query's parts are foreign to this gallery
 
 
 @dataclass

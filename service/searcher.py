@@ -12,6 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from PIL import Image
 from lodisc.hashing import file_sha256
 from lodisc.index_format.published import PublishedIndex, load_published
 from lodisc.inference.image_preprocess import preprocess_image
-from lodisc.inference.matching import explain_matches
+from lodisc.inference.matching import explain_matches, local_scores
 from lodisc.inference.onnx_encoder import OnnxEncoder
 from lodisc.inference.pivotal import pivotal_map
 from service.batcher import MicroBatcher
@@ -135,12 +136,15 @@ class Searcher:
             arrays = [preprocess_image(image, self.encoder.preprocessing) for image in images]
             timings["decode"] = _ms_since(start)
             start = time.perf_counter()
-            fn = self.explain_batch if explain else self.embed_batch
+            needs_tokens = explain or self.uses_query_tokens
+            fn = self.explain_batch if needs_tokens else self.embed_batch
             outputs = [f.result(ENCODE_TIMEOUT_S) for f in admission.submit(fn, arrays)]
             timings["embed"] = _ms_since(start)
-        vectors = np.stack([o.embedding if explain else o for o in outputs])
+        vectors = np.stack([o.embedding if needs_tokens else o for o in outputs])
         start = time.perf_counter()
-        hits = self.search_vectors(vectors, k)
+        hits = self.search_vectors(vectors, max(k, self.rerank_depth))
+        if needs_tokens:
+            hits = [self.rerank(out, row)[:k] for out, row in zip(outputs, hits, strict=True)]
         timings["search"] = _ms_since(start)
         digests = [hashlib.sha256(data).hexdigest() for data in uploads]
         if not explain:
@@ -154,7 +158,51 @@ class Searcher:
             timings["explain"] = _ms_since(start)
         for query, digest in zip(queries, digests, strict=True):
             query.sha256 = digest
+        if needs_tokens and self.calibration and self.calibration.coverage:
+            for query, out in zip(queries, outputs, strict=True):
+                query.coverage = self.calibration.coverage.of(self.query_tokens(out))
+                query.covered = query.coverage >= self.calibration.coverage.none_below
         return SearchOutcome(queries, timings)
+
+    @property
+    def uses_query_tokens(self) -> bool:
+        """Whether searches need the query's pivotal tokens (re-ranking or coverage)."""
+        coverage = self.calibration is not None and self.calibration.coverage is not None
+        return self.published.tokens is not None and (self.settings.rerank or coverage)
+
+    @property
+    def rerank_depth(self) -> int:
+        """Candidates fetched for re-ranking (0 when it is off or impossible)."""
+        return self.settings.rerank_candidates if self.reranks else 0
+
+    @property
+    def reranks(self) -> bool:
+        """Re-ranking is on and the index stores the pivotal tokens it needs."""
+        return self.settings.rerank and self.published.tokens is not None
+
+    def query_tokens(self, query: Explanation) -> np.ndarray:
+        """The query's pivotal patch tokens (T, D), as many as the index stores per item."""
+        assert self.published.tokens is not None
+        count = self.published.tokens.tokens.shape[1]
+        order = np.argsort(-query.heat.ravel(), kind="stable")[:count]
+        return query.patches[order]
+
+    def rerank(self, query: Explanation, hits: list[Hit]) -> list[Hit]:
+        """Hits re-scored by ``(1 - w) * global + w * local`` (MaxSim of the query's pivotal
+        tokens against each hit's stored ones), best first; unchanged when re-ranking is off."""
+        if not self.reranks or not hits:
+            return hits
+        assert self.published.tokens is not None
+        stored = self.published.tokens.of(np.array([h.id for h in hits], dtype=np.int64))
+        local = local_scores(
+            query.patches, query.heat, stored, self.settings.match_keep_ratio
+        )  # (R,)
+        weight = self.settings.rerank_weight
+        combined = [
+            (1.0 - weight) * h.score + weight * float(s) for h, s in zip(hits, local, strict=True)
+        ]
+        order = np.argsort(-np.asarray(combined), kind="stable")
+        return [replace(hits[i], score=combined[i], global_score=hits[i].score) for i in order]
 
     def search_item(
         self, item_id: int, k: int, explain: bool = False, inline: bool = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,20 +32,43 @@ def retrieval_metrics(
         ``rank1``, ``rank5``, ``mAP`` and ``recall@K`` as fractions, plus query counts.
     """
     feats = F.normalize(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32), dim=1)
-    target = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
     count = feats.shape[0]
+    rows = max(1, max_elements // max(1, count))
+    return _chunked_metrics(lambda start, stop: feats[start:stop] @ feats.T, labels, ks, rows)
+
+
+def similarity_metrics(
+    similarity: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor | Sequence[int],
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict[str, float]:
+    """The metrics of :func:`retrieval_metrics` from a given (N, N) similarity matrix (e.g. scores
+    after re-ranking); the diagonal is ignored."""
+    sim = torch.as_tensor(np.asarray(similarity), dtype=torch.float32)
+    rows = max(1, (1 << 22) // max(1, sim.shape[0]))
+    return _chunked_metrics(lambda start, stop: sim[start:stop].clone(), labels, ks, rows)
+
+
+def _chunked_metrics(
+    chunk: Callable[[int, int], torch.Tensor],
+    labels: np.ndarray | torch.Tensor | Sequence[int],
+    ks: Sequence[int],
+    rows: int,
+) -> dict[str, float]:
+    """Rank-K and mAP over query rows ``chunk(start, stop)`` (c, N) of similarities."""
+    target = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    count = target.shape[0]
     if count < 2:
         raise ValueError("retrieval needs at least two items")
     positives = torch.bincount(target)[target] - 1  # (N,) other items of the same class
     valid = positives > 0
     most = max(1, int(positives.max()))
-    rows = max(1, max_elements // count)
     hits = torch.zeros(len(ks), dtype=torch.float64)
     ap_sum = 0.0
     order = torch.arange(1, most + 1, dtype=torch.float32)  # j: the j-th relevant item
     for start in range(0, count, rows):
         stop = min(count, start + rows)
-        sim = feats[start:stop] @ feats.T  # (c, N)
+        sim = chunk(start, stop)  # (c, N)
         relevant = target[None, :] == target[start:stop, None]
         ranks, rel_sims = _relevant_ranks(sim, relevant, start, order)
         present = torch.isfinite(rel_sims)
