@@ -32,6 +32,10 @@ M_MMAP_THRESHOLD = -3  # glibc mallopt parameter (malloc.h)
 # and lets every later 16 MiB Pillow block land in an arena that is never trimmed.
 MMAP_THRESHOLD_BYTES = 1 << 20
 TRIM_AFTER_BYTES = 32 << 20  # decodes at least this large trim the heap when the gate empties
+# Decodes over this share of the gate count as large; together they may fill only LARGE_SHARE of
+# it, so a stream of large images never shuts out the small ones (most searches).
+LARGE_FRACTION = 0.125
+LARGE_SHARE = 0.75
 
 
 class DecodeAbortedError(RuntimeError):
@@ -84,8 +88,9 @@ class BudgetedReader(io.BytesIO):
 class DecodeGate:
     """A semaphore weighted in bytes: decodes run together while their estimates fit ``capacity``.
 
-    An estimate over the capacity runs alone. It is separate from the encoder queue: that bounds
-    queued work, this bounds the memory of the decodes running at once.
+    An estimate over the capacity runs alone. Large decodes (over ``LARGE_FRACTION`` of it) may
+    hold only ``LARGE_SHARE`` together, the rest is kept for small ones. It is separate from the
+    encoder queue: that bounds queued work, this bounds the memory of the decodes running at once.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -101,9 +106,11 @@ class DecodeGate:
         Raises:
             DecodeAbortedError: 429 when the memory did not free up before the deadline.
         """
-        weight = min(max(estimate, 1), self.capacity)
+        large = estimate > self.capacity * LARGE_FRACTION
+        limit = int(self.capacity * LARGE_SHARE) if large else self.capacity
+        weight = min(max(estimate, 1), limit)
         with self._cond:
-            while self.in_use + weight > self.capacity:
+            while self.in_use + weight > limit:
                 budget.check()
                 if not self._cond.wait(min(max(budget.remaining(), 0.0), 0.25)):
                     if budget.remaining() <= 0:

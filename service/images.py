@@ -179,7 +179,7 @@ def plan_decode(opened: Image.Image, structure: Structure, target: int | None) -
         opened.draft(None, (math.ceil(width * target / short), math.ceil(height * target / short)))
     pixel_bytes = 1 if opened.mode in ONE_BYTE_MODES else 2 if opened.mode.startswith("I;16") else 4
     decoded = opened.width * opened.height * pixel_bytes
-    return decoded + structure.coefficient_bytes + BAND_OVERHEAD_BYTES
+    return decoded + structure.coefficient_bytes + min(decoded, BAND_OVERHEAD_BYTES)
 
 
 def decode_opened(opened: Image.Image, target: int | None) -> Image.Image:
