@@ -53,19 +53,26 @@ def _is_readable(path: Path) -> bool:
 
 
 def list_images(folder: str | Path, workers: int = 8) -> ImageList:
-    """Class folders under ``folder``; unreadable files are skipped with one warning and counted.
+    """Images under ``folder``, labelled by their class sub-folder (any depth below it); images
+    directly in ``folder`` form one unlabelled class ``""`` (an unsorted photo folder).
+    Unreadable files are skipped with one warning and counted.
 
     Raises:
-        DataError: the folder is missing, has no class sub-folders, or holds no readable image.
+        DataError: the folder is missing or holds no readable image.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder}")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DataError(f"{folder} has no class sub-folders (expected {folder}/<class>/<image>)")
-    candidates: list[tuple[Path, int]] = []
+    loose = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if loose:
+        classes = ["", *classes]
+    candidates: list[tuple[Path, int]] = [(p, 0) for p in loose]
     for index, name in enumerate(classes):
+        if not name:
+            continue
         files = sorted(p for p in (folder / name).rglob("*") if p.is_file())
         candidates += [(p, index) for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -78,7 +85,11 @@ def list_images(folder: str | Path, workers: int = 8) -> ImageList:
             "skipped %d unreadable image(s) in %s, e.g. %s", len(skipped), folder, skipped[0]
         )
     if not paths:
-        raise DataError(f"no readable images in {folder}")
+        found = f"{len(skipped)} unreadable file(s)" if skipped else "no image files"
+        raise DataError(
+            f"no readable images in {folder} ({found}; expected {folder}/<image> or "
+            f"{folder}/<class>/<image>, extensions {', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
     return ImageList(paths, labels, classes, skipped)
 
 

@@ -97,7 +97,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     "case, message",
     [
         ("missing", "not found"),
-        ("no_classes", "no class sub-folders"),
+        ("no_classes", "(no image files; expected"),
         ("out_is_file", "cannot write"),
         ("bad_yaml_key", "unknown"),
         ("other_arch_init", "does not fit"),

@@ -31,17 +31,24 @@ def test_list_images_skips_and_counts_unreadable_files(
     assert len(images.skipped) == 2 and "skipped 2 unreadable" in caplog.text
 
 
-def test_missing_empty_and_flat_folders_are_clear_errors(tmp_path: Path) -> None:
+def test_missing_and_empty_folders_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         resolve_split(tmp_path / "nope", "train")
-    with pytest.raises(DataError, match="no class sub-folders"):
-        list_images(tmp_path)
-    _save(tmp_path / "flat.png", Image.new("RGB", (4, 4)))
-    with pytest.raises(DataError, match="no class sub-folders"):
+    with pytest.raises(DataError, match=r"no readable images in .* \(no image files"):
         list_images(tmp_path)
     (tmp_path / "empty_class").mkdir()
-    with pytest.raises(DataError, match="no readable images"):
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="1 unreadable file"):
         list_images(tmp_path)
+
+
+def test_a_flat_photo_folder_is_one_unlabelled_class_beside_nested_classes(tmp_path: Path) -> None:
+    _save(tmp_path / "loose.png", Image.new("RGB", (4, 4)))
+    _save(tmp_path / "cars" / "2024" / "deep.png", Image.new("RGB", (4, 4)))
+    images = list_images(tmp_path)
+    assert images.classes == ["", "cars"]
+    assert [p.name for p in images.paths] == ["loose.png", "deep.png"]
+    assert images.labels == [0, 1]
 
 
 def test_load_rgb_handles_modes_and_exif_orientation(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Image data: train/test image folders and the synthetic fine-grained generator."""
