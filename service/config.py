@@ -76,6 +76,7 @@ class Settings(BaseSettings):
         0.25, ge=0.0, le=1.0, description="'strong' from this quantile of in-gallery similarities"
     )
     duplicate_score: float = Field(0.995, ge=0.0, le=1.0, description="duplicate from this cosine")
+    ui_url: str = Field("http://localhost:8501", description="the web UI, linked from /")
     rerank: bool = Field(False, description="re-rank the top candidates by pivotal tokens")
     rerank_candidates: int = Field(100, ge=1, description="candidates re-ranked (R)")
     rerank_weight: float = Field(

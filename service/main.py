@@ -33,7 +33,7 @@ from service.middleware import (
     SettingsCORSMiddleware,
 )
 from service.prometheus_metrics import ServiceMetrics
-from service.routers import admin, health, items, search
+from service.routers import admin, docs, health, items, search
 from service.searcher import Searcher
 from service.searcher_slot import SearcherSlot
 
@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Search a gallery by image; every hit can come with an explanation.",
         lifespan=lifespan,
+        docs_url=None,  # served by routers/docs.py with local assets
+        redoc_url=None,
     )
     # Innermost first: the disconnect watch sees the body as the app reads it; the client limit
     # answers 429 before the body limit reads anything; every response gets nosniff.
@@ -136,8 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     add_exception_handlers(app, metrics)
-    for module in (search, items, health, admin):
+    for module in (search, items, health, admin, docs):
         app.include_router(module.router)
+    app.mount(docs.ASSETS, docs.docs_assets(), name="docs-assets")
     return app
 
 
