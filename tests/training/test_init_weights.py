@@ -16,6 +16,7 @@ from lodisc.checkpoint import CheckpointError, read_checkpoint
 from lodisc.config import (
     EncoderConfig,
     LoDiscConfig,
+    PretrainConfig,
     photo_encoder_config,
     tiny_encoder_config,
     tiny_hybrid_config,
@@ -29,7 +30,9 @@ from lodisc.models.lodisc_model import LoDiscModel
 from training import init_weights, pretrain
 from training.init_weights import initialise, read_init
 
-TINY = Path(__file__).resolve().parents[2] / "training" / "configs" / "tiny_cpu.yaml"
+CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+TINY = CONFIGS / "tiny_cpu.yaml"
+PHOTO_RECIPE = CONFIGS / "photo_cpu.yaml"
 VIT = "vit_tiny_patch16_224"
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 STEP0_TEST_SIZE = 112  # a 7 x 7 grid
@@ -149,3 +152,8 @@ def test_step_zero_retrieval_at_224_px(name: str, frozen_map: float) -> None:
     step_zero, frozen = _step_zero_and_frozen_map(SHARED_DATA / name, 224)
     assert frozen == pytest.approx(frozen_map, abs=0.002)
     assert step_zero >= frozen - STEP0_TOLERANCE
+
+
+def test_photo_recipe_builds_the_photo_encoder_from_the_wheel() -> None:
+    recipe = PretrainConfig.from_yaml(PHOTO_RECIPE)
+    assert recipe.encoder == photo_encoder_config() and recipe.init == "lite0"
