@@ -1,7 +1,8 @@
 """Bounded load test of ``POST /search`` on loopback: 16 and 64 concurrent clients, 60 s each.
 
 Generates a synthetic gallery (``lodisc.data.synthetic``), exports a random-init ViT-Tiny to
-ONNX, indexes the gallery and starts ``uvicorn service.main:app`` with default settings. Each
+ONNX, indexes the gallery and starts ``uvicorn service.main:app`` with default settings but the
+per-address caps, raised to the largest client count (every client comes from 127.0.0.1). Each
 client (harness/search_load.py) is an asyncio task with its own connection that sends JPEG
 searches back to back for ``--seconds``, after a warm-up at the same concurrency (arenas, ONNX Runtime buffers and thread
 pools reach their working size there, so growth after it is what a leak would show). Reported per
@@ -24,7 +25,14 @@ from pathlib import Path
 from bench.common.results import record
 from harness.live_server import run_server
 from harness.random_model import export_random_model
-from harness.search_load import GOALS, REQUEST_TIMEOUT_S, LoadReport, query_bodies, run_load
+from harness.search_load import (
+    GOALS,
+    REQUEST_TIMEOUT_S,
+    LoadReport,
+    per_address_caps,
+    query_bodies,
+    run_load,
+)
 from indexer.build_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
@@ -80,7 +88,8 @@ def format_table(args: argparse.Namespace, reports: list[LoadReport], load: list
         f"and RSS growth < {GOALS['rss_growth_pct']:.0f}% over the measured run. "
         f"{args.arch} at {args.img_size} px, random init, ONNX Runtime on CPU; flat index of "
         f"{args.classes * args.per_class} synthetic images; {args.img_size}-px JPEG uploads, "
-        "k 10; one uvicorn process with default settings (no LODISC_* but the model and index); "
+        "k 10; one uvicorn process with default settings (no LODISC_* but the model, the index "
+        f"and the per-address caps, raised to {max(args.clients)}); "
         f"{args.warmup:.0f} s unmeasured warm-up per level (RSS before it: "
         + ", ".join(f"{r.rss_before_warmup_mib} MiB" for r in reports)
         + "); the clients are asyncio tasks in one process on the same cores; 1-minute load "
@@ -97,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         work = Path(tmp)
         model, index_dir, bodies = build_artifacts(work, args)
-        with run_server(model, index_dir, work) as server:
+        caps = per_address_caps(max(args.clients))
+        with run_server(model, index_dir, work, caps) as server:
             reports = [
                 run_load(server, bodies, clients, args.seconds, args.warmup)
                 for clients in args.clients

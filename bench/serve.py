@@ -30,7 +30,7 @@ from PIL import Image
 from bench.common.results import record
 from harness.live_server import run_server
 from harness.random_model import export_random_model
-from harness.search_load import HEADERS, multipart
+from harness.search_load import HEADERS, multipart, per_address_caps
 from indexer.build_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
@@ -91,12 +91,16 @@ def time_encoder(encoder: OnnxEncoder, arrays: np.ndarray, batch: int, runs: int
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
-    """The server's settings besides the model and index."""
+    """The server's settings besides the model and index.
+
+    Every client here comes from 127.0.0.1, so the per-address caps are raised to the number of
+    clients: they stand for ``--clients`` different users.
+    """
     return {
         "LODISC_MAX_BATCH": str(args.max_batch),
         "LODISC_THREADS": str(args.threads),
         "LODISC_DEVICE": "cpu",
-    }
+    } | per_address_caps(args.clients)
 
 
 def run_clients(
@@ -216,7 +220,8 @@ def format_table(args: argparse.Namespace, r: dict[str, Any]) -> str:
         f"{args.arch} at {args.img_size} px, random init, ONNX Runtime on CPU; flat index of "
         f"{args.classes * args.per_class} synthetic images; {args.img_size}-px JPEG uploads, k 10; "
         f"one uvicorn worker with LODISC_MAX_BATCH={args.max_batch}, LODISC_THREADS="
-        f"{args.threads} (0: ONNX Runtime's default); server and bare encoder "
+        f"{args.threads} (0: ONNX Runtime's default), per-address caps raised to {n} (one "
+        "address stands for every client); server and bare encoder "
         f"measured in {args.rounds} alternating rounds; the clients share the machine's cores; "
         f"1-minute load average {r['load_average'][0]} before, {r['load_average'][1]} after.",
     ]

@@ -57,6 +57,16 @@ class LoadReport:
     rss_growth_pct: float
 
 
+def per_address_caps(clients: int) -> dict[str, str]:
+    """Settings letting ``clients`` concurrent clients share one address (loopback) unrefused.
+
+    The service caps searches and queued images per client address (``max_client_requests``,
+    ``max_client_images``); a load run's clients all come from 127.0.0.1 but stand for
+    different users.
+    """
+    return {"LODISC_MAX_CLIENT_REQUESTS": str(clients), "LODISC_MAX_CLIENT_IMAGES": str(clients)}
+
+
 def multipart(data: bytes) -> bytes:
     """A ready-made ``image`` form body, so the clients spend little CPU per request."""
     head = (
