@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the built-in demo, end to end, on a machine with Python 3.11 and pip.
-#   DATA=DIR     index your own gallery instead of the synthetic one (labels = parent folder names)
-#   MODEL=CKPT   use your own checkpoint instead of models/demo/checkpoint.pt
+#   DATA=DIR     your own photos instead of the synthetic gallery (labels, optional, are parent
+#                folder names): the photo encoder is adapted to them first (at most PHOTO_MINUTES,
+#                default 30; cached by the folder's content, resumed if interrupted), then indexed
+#   MODEL=CKPT   use your own checkpoint instead (skips the adaptation)
 #   TRAIN=1      retrain the demo model on CPU first (bounded: at most 15 minutes on 2 cores)
 #   API_PORT, UI_PORT (8000, 8501), LODISC_API_KEY (admin key; a random one by default)
 # A second run reuses the data, the ONNX export and the index (incremental) and is up in seconds.
@@ -12,10 +14,18 @@ WORK=${WORK:-runs/demo}
 API_PORT=${API_PORT:-8000}
 UI_PORT=${UI_PORT:-8501}
 SYNTH=data/demo-easy-v3  # renamed whenever the generator or its sizes change
-MODEL=${MODEL:-models/demo/checkpoint.pt}
 mkdir -p "$WORK"
+if [ -n "${DATA:-}" ] && [ -z "${MODEL:-}" ]; then
+  if [ ! -d "$DATA" ]; then
+    echo "error: DATA=$DATA is not a folder" >&2
+    exit 2
+  fi
+  MODEL=$($PY training/adapt_photos.py --data "$DATA" --work "$WORK" \
+    --minutes "${PHOTO_MINUTES:-30}" | tail -n 1) || exit 2
+fi
+MODEL=${MODEL:-models/demo/checkpoint.pt}
 
-if [ ! -f "$SYNTH/meta.json" ]; then
+if [ ! -f "$SYNTH/meta.json" ] && { [ -z "${DATA:-}" ] || [ "${TRAIN:-0}" = "1" ]; }; then
   # 1,200 training images (for TRAIN=1); the gallery is the 180 test images
   $PY -m lodisc.data.synthetic --out "$SYNTH" --classes 12 --per-class 100 --test-per-class 15 \
     --size 64 --seed 0 --overwrite
@@ -64,5 +74,9 @@ echo
 echo "API: http://localhost:$API_PORT  (docs: http://localhost:$API_PORT/docs)"
 echo "UI:  http://localhost:$UI_PORT"
 echo "admin key for /admin/reload: $LODISC_API_KEY"
+example=$(find "$DATA" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) | sort | head -n 1)
+if [ -n "$example" ]; then
+  echo "try:  curl -F image=@$example 'http://localhost:$API_PORT/search?k=5'"
+fi
 echo "Ctrl-C stops both."
 wait
