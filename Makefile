@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ui,scale]'
 	touch $(STAMP)
 
 install: $(STAMP)

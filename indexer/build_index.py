@@ -2,6 +2,7 @@
 
     python indexer/build_index.py --model MODEL.onnx|CKPT.pt --gallery DIR --out INDEX_DIR
         [--index auto|flat|hnsw|ivfpq|FACTORY] [--device auto|cpu|cuda] [--runtime auto|onnx|torch]
+        [--engine local|ray [--ray-address ADDR]] [--vector-store faiss|milvus://HOST:PORT|FILE.db]
 
 Incremental and resumable: only new or changed files are embedded (cached by content hash), deleted
 files are dropped, and a killed run leaves the previous index usable and continues on rerun.
@@ -32,6 +33,7 @@ from lodisc.checkpoint import CheckpointError
 from lodisc.hashing import file_sha256
 from lodisc.index_format.layout import WORKING_DB
 from lodisc.index_format.manifest import FORMAT_VERSION, METRIC, read_current_manifest
+from lodisc.index_format.milvus_store import follow_alias, is_faiss, publish_vectors
 from lodisc.index_format.vectors import FaissIndex, IndexFileError
 from lodisc.inference.onnx_encoder import ModelError
 from lodisc.runtime import DeviceError
@@ -80,10 +82,15 @@ def build_index(
     progress: bool = False,
     runtime: str = "auto",
     embed_times: EmbedTimes | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    vector_store: str = "faiss",
 ) -> dict[str, Any]:
     """Sync, embed what is missing, and publish an index; returns a summary dict.
 
     ``embed_times``, when given, is filled in with where the embedding loop's time went.
+    ``engine`` ray embeds on a Ray cluster (indexer/ray_engine.py); ``vector_store`` other than
+    faiss publishes the vectors into Milvus (lodisc/index_format/milvus_store.py).
     """
     started = time.perf_counter()
     gallery, out = Path(gallery).resolve(), Path(out)
@@ -98,8 +105,20 @@ def build_index(
             report = db.scan(gallery)
             todo = db.missing_embeddings(model)
             times = embed_times if embed_times is not None else EmbedTimes()
-            failed = _embed(db, backend, model, gallery, todo, batch_size, workers, progress, times)
-            published, rebuilt = _publish_if_changed(db, backend, model, gallery, out, index_kind)
+            if engine == "ray":
+                from indexer.ray_engine import embed_on_ray
+
+                failed = embed_on_ray(
+                    db, Path(model_path), runtime, device, model, backend.preprocessing, gallery,
+                    todo, batch_size, progress, ray_address,
+                )  # fmt: skip
+            else:
+                failed = _embed(
+                    db, backend, model, gallery, todo, batch_size, workers, progress, times
+                )
+            published, rebuilt = _publish_if_changed(
+                db, backend, model, gallery, out, index_kind, vector_store
+            )
             db.prune_embeddings(model)
     except sqlite3.Error as err:
         raise database_error(db_path, err) from err
@@ -119,7 +138,13 @@ def build_index(
 
 
 def _publish_if_changed(
-    db: GalleryDB, backend: Any, model: str, gallery: Path, out: Path, index_kind: str
+    db: GalleryDB,
+    backend: Any,
+    model: str,
+    gallery: Path,
+    out: Path,
+    index_kind: str,
+    vector_store: str = "faiss",
 ) -> tuple[dict[str, Any], bool]:
     """Publish the embedded items unless the current generation already holds exactly them."""
     ids, vectors, tokens = db.embedded_items(model, _dim(db, model, backend))
@@ -133,20 +158,30 @@ def _publish_if_changed(
         "metric": METRIC,
         "item_count": int(len(ids)),
         "gallery_root": str(gallery),
-        "content_fingerprint": _fingerprint(ids, db, model, index_kind),
+        "content_fingerprint": _fingerprint(ids, db, model, _store_kind(index_kind, vector_store)),
     }
     current = read_current_manifest(out)
     if current and current.get("content_fingerprint") == manifest["content_fingerprint"]:
         remove_stale(out)  # what a run killed while publishing left behind
         return current, False
-    index = FaissIndex.build(vectors, ids, index_kind)
-    manifest["index_type"] = index.factory
+    index: FaissIndex | None = None
+    if is_faiss(vector_store):
+        index = FaissIndex.build(vectors, ids, index_kind)
+        manifest["index_type"] = index.factory
+    else:
+        shas = dict(db.db.execute("SELECT id, sha256 FROM items"))
+        keys = [f"{shas[int(i)]}:{model}" for i in ids]
+        entry = publish_vectors(vector_store, out, current, ids, keys, vectors, index_kind)
+        manifest["vector_store"], manifest["index_type"] = entry, entry["index_type"]
     manifest["pivotal_tokens"] = {
         "per_item": int(tokens.shape[1]),
         "dtype": "float16",
         "bytes_per_item": int(tokens.shape[1] * tokens.shape[2] * 2),
     }
-    return publish(out, out / WORKING_DB, index, manifest, model, tokens), True
+    written = publish(out, out / WORKING_DB, index, manifest, model, tokens)
+    if index is None:
+        follow_alias(written["vector_store"])
+    return written, True
 
 
 def _embed(
@@ -177,6 +212,11 @@ def _embed(
     if failed:
         db.drop_items(failed)
     return failed
+
+
+def _store_kind(index_kind: str, vector_store: str) -> str:
+    """The fingerprint's index kind: FAISS indexes keep theirs, a Milvus store adds its URI."""
+    return index_kind if is_faiss(vector_store) else f"{index_kind}|{vector_store}"
 
 
 def _dim(db: GalleryDB, model: str, backend: Any) -> int:
@@ -214,6 +254,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="parallel decode processes")
+    parser.add_argument("--engine", default="local", choices=["local", "ray"])
+    parser.add_argument(
+        "--ray-address", default=None, help="Ray cluster (default: start a local one)"
+    )
+    parser.add_argument(
+        "--vector-store", default="faiss", help="faiss | milvus://HOST:PORT | FILE.db (Lite)"
+    )
     return parser.parse_args(argv)
 
 
@@ -234,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
             args.workers,
             progress=True,
             runtime=args.runtime,
+            engine=args.engine,
+            ray_address=args.ray_address,
+            vector_store=args.vector_store,
         )
     except (
         GalleryError,

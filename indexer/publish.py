@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 def publish(
     index_dir: Path,
     db_path: Path,
-    index: FaissIndex,
+    index: FaissIndex | None,
     manifest: dict[str, Any],
     model: str,
     tokens: np.ndarray,
@@ -58,7 +58,8 @@ def publish(
     try:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        index.save(staging / INDEX_FILE)
+        if index is not None:  # None: the vectors went to a vector store (milvus_store.py)
+            index.save(staging / INDEX_FILE)
         write_catalog(db_path, staging / CATALOG_FILE, model)
         write_pivotal_tokens(staging / TOKENS_FILE, tokens)
         manifest["files"] = generation_checksums(staging)

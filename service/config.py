@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="python -m service: address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="python -m service: port")
+    workers: int = Field(1, ge=1, description="python -m service: worker processes on one socket")
+    watch_interval_s: float = Field(
+        0.0, ge=0.0, description="reload when the manifest's generation changes (0: off)"
+    )
+    vector_store: str = Field(
+        "faiss", description="faiss, or the Milvus store the index was published to"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     overlay_alpha: float = Field(0.55, ge=0.0, le=1.0, description="heatmap opacity")
     overlay_max_side: int = Field(1024, ge=16, description="overlays are scaled down to this")

@@ -82,7 +82,7 @@ class Searcher:
             IndexMismatchError: the index was built for another model.
         """
         encoder = OnnxEncoder(model_path, settings.device, settings.threads)
-        published = load_published(index_dir)
+        published = load_published(index_dir, settings.vector_store)
         sha256 = file_sha256(Path(model_path))
         check_compatible(Path(model_path), sha256, encoder, published)
         logger.info(

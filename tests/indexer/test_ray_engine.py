@@ -1,0 +1,66 @@
+"""The Ray Data engine gives the local engine's index (on a local 2-CPU Ray)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from indexer import build_index as cli  # noqa: E402
+from indexer.build_index import build_index  # noqa: E402
+from indexer.ray_engine import RayEngineError, check_reachable  # noqa: E402
+from lodisc.index_format.published import load_published  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """One local Ray for the module (starting one costs seconds)."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_unreachable_address_fails_fast_naming_it(
+    tiny_onnx: Path, gallery: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = time.perf_counter()
+    with pytest.raises(RayEngineError, match="127.0.0.1:9"):
+        check_reachable("127.0.0.1:9")
+    args = ["--model", str(tiny_onnx), "--gallery", str(gallery), "--out", str(tmp_path / "i")]
+    assert cli.main([*args, "--engine", "ray", "--ray-address", "ray://127.0.0.1:9"]) == 2
+    assert "ray://127.0.0.1:9" in capsys.readouterr().err
+    assert time.perf_counter() - start < 30
+
+
+def _vectors(index_dir: Path) -> tuple[list[tuple[int, str]], np.ndarray, np.ndarray]:
+    published = load_published(index_dir)
+    items = [(i.id, i.path) for i in published.catalog.page(0, 1000)[0]]
+    ids = np.array([i for i, _ in items])
+    assert published.tokens is not None
+    return items, published.index.index.reconstruct_batch(ids), published.tokens.of(ids)
+
+
+def test_ray_and_local_engines_publish_the_same_index(
+    local_ray: None, tiny_onnx: Path, gallery: Path, tmp_path: Path
+) -> None:
+    (gallery / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # fails to decode
+    local = build_index(tiny_onnx, gallery, tmp_path / "local", workers=0, batch_size=8)
+    on_ray = build_index(tiny_onnx, gallery, tmp_path / "ray", batch_size=8, engine="ray")
+    assert on_ray["embedded"] == local["embedded"] == 16
+    assert on_ray["unreadable"] == local["unreadable"] >= 1
+    local_items, local_vectors, local_tokens = _vectors(tmp_path / "local")
+    ray_items, ray_vectors, ray_tokens = _vectors(tmp_path / "ray")
+    assert ray_items == local_items
+    assert np.abs(ray_vectors - local_vectors).max() < 1e-5
+    assert np.abs(ray_tokens - local_tokens).max() < 1e-3  # float16 storage
+    manifests = [json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("local", "ray")]
+    for key in ("model_sha256", "dim", "preprocessing", "item_count", "index_type"):
+        assert manifests[0][key] == manifests[1][key]
+    again = build_index(tiny_onnx, gallery, tmp_path / "ray", batch_size=8, engine="ray")
+    assert again["embedded"] == 0 and not again["republished"]  # the content-hash cache holds
