@@ -15,12 +15,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from harness.fault_injection import write_noise_images
+from harness.search_load import per_address_caps
 from indexer.build_index import build_index
 
 API_KEY = "fault-injection-key"
@@ -56,12 +58,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(model: Path, index_dir: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m uvicorn service.main:app`` on a free port, once ``/readyz`` answers 200."""
+def start_server(
+    model: Path, index_dir: Path, cwd: Path, settings: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m uvicorn service.main:app`` on a free port, once ``/readyz`` answers 200.
+
+    ``settings``: further ``LODISC_*`` variables.
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LODISC_")}
     env |= {"LODISC_MODEL_PATH": str(model), "LODISC_INDEX_DIR": str(index_dir)}
-    env |= {"LODISC_API_KEY": API_KEY, "LODISC_DEVICE": "cpu"}
+    env |= {"LODISC_API_KEY": API_KEY, "LODISC_DEVICE": "cpu", **(settings or {})}
     command = [sys.executable, "-m", "uvicorn", "service.main:app", "--port", str(port)]
     log = open(cwd / "server.log", "wb")  # noqa: SIM115 - the server owns it until it exits
     server = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -99,7 +106,8 @@ def run_reload_under_load(
     shutil.copytree(seed_gallery, gallery)
     build_index(model, gallery, index_dir, index_kind="flat", device="cpu", workers=0)
     queries = [p.read_bytes() for p in sorted(gallery.rglob("*.png"))[:clients]]
-    server, url = start_server(model, index_dir, work)
+    # The search threads all come from 127.0.0.1 but stand for different users.
+    server, url = start_server(model, index_dir, work, per_address_caps(clients))
     run = ReloadRun(clients)
     answers: list[_Answer] = []
     reloaded: list[tuple[float, int]] = []  # (when a reload returned, its generation's rank)
