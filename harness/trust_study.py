@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from indexer.build_index import build_index
 from lodisc.evaluation.retrieval_metrics import similarity_metrics
@@ -62,7 +64,9 @@ def encode_folder(model: Path, folder: Path, limit: int | None = None) -> Encode
         count = tokens_per_item(out.patch_tokens.shape[1])
         stored = select_pivotal_tokens(out.cls_attention, out.patch_tokens, count)
         parts.append((out.embedding, heats, out.patch_tokens, stored.astype(TOKEN_DTYPE)))
-    embeddings, heats, patches, stored = (np.concatenate(column) for column in zip(*parts, strict=True))
+    embeddings, heats, patches, stored = (
+        np.concatenate(column) for column in zip(*parts, strict=True)
+    )
     return EncodedFolder(labels, embeddings, heats, patches, stored.astype(np.float32))
 
 
@@ -135,3 +139,48 @@ def calibration_rates(
         ood_queries=len(outside),
         in_domain_queries=len(inside),
     )
+
+
+@dataclass(frozen=True)
+class RegionRates:
+    """Top-1 accuracy of small objects on a large background: whole image against a box."""
+
+    whole_image_top1: float
+    box_top1: float
+    queries: int
+
+
+def on_background(path: Path, scale: int, seed: int) -> tuple[bytes, tuple[int, int, int, int]]:
+    """The image pasted at a random place of a ``scale`` times larger grey canvas with faint
+    noise (PNG bytes), and the box around it in canvas pixels."""
+    image = load_rgb(path)
+    rng = np.random.default_rng(seed)
+    width, height = image.width * scale, image.height * scale
+    noise = rng.normal(128, 12, size=(height, width, 3)).clip(0, 255).astype(np.uint8)
+    canvas = Image.fromarray(noise)
+    left = int(rng.integers(0, width - image.width + 1))
+    top = int(rng.integers(0, height - image.height + 1))
+    canvas.paste(image, (left, top))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue(), (left, top, left + image.width, top + image.height)
+
+
+def region_rates(
+    model: Path, gallery: Path, queries: Sequence[Path], scale: int = 4
+) -> RegionRates:
+    """Search objects shown small on a large background, whole and by a box around them."""
+    whole, boxed = [], []
+    with tempfile.TemporaryDirectory() as work:
+        index_dir = Path(work) / "index"
+        build_index(model, gallery, index_dir, index_kind="flat", workers=0)
+        settings = Settings(_env_file=None, model_path=model, index_dir=index_dir)  # type: ignore[call-arg]
+        with TestClient(create_app(settings)) as client:
+            for seed, path in enumerate(queries):
+                data, box = on_background(path, scale, seed)
+                files = {"image": ("q.png", data, "image/png")}
+                for params, into in (({}, whole), ({"box": ",".join(map(str, box))}, boxed)):
+                    answer = client.post("/search", files=files, params={"k": 1, **params})
+                    assert answer.status_code == 200, answer.text
+                    into.append(answer.json()["results"][0]["label"] == path.parent.name)
+    return RegionRates(float(np.mean(whole)), float(np.mean(boxed)), len(queries))

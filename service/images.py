@@ -34,6 +34,10 @@ BAND_OVERHEAD_BYTES = 16 * MIB  # reduce_to_rgb's per-band temporaries
 ONE_BYTE_MODES = ("1", "L", "P")
 
 
+SOURCE_SIZE = "lodisc_source_size"  # image.info key: the upload's displayed size in pixels
+ROTATING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
 class ImageInputError(ValueError):
     """An upload that is not a usable image; ``status`` is the HTTP status to answer with."""
 
@@ -173,6 +177,7 @@ def check_header(
 def plan_decode(opened: Image.Image, structure: Structure, target: int | None) -> int:
     """Set JPEG draft mode for ``target`` and estimate the decode's peak memory in bytes."""
     width, height = opened.size
+    opened.info[SOURCE_SIZE] = (width, height)  # draft mode below changes opened.size
     short = min(width, height)
     if target is not None and opened.format in ("JPEG", "MPO") and short > target:
         # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: at least target on the short side.
@@ -187,7 +192,38 @@ def decode_opened(opened: Image.Image, target: int | None) -> Image.Image:
     opened.load()
     orientation = exif_orientation(opened)
     factor = 1 if target is None else max(1, min(opened.size) // target)
-    return apply_orientation(reduce_to_rgb(opened, factor), orientation)
+    width, height = opened.info.get(SOURCE_SIZE, opened.size)  # the header's, before any draft
+    image = apply_orientation(reduce_to_rgb(opened, factor), orientation)
+    rotated = orientation in ROTATING_ORIENTATIONS
+    image.info[SOURCE_SIZE] = (height, width) if rotated else (width, height)
+    return image
+
+
+def source_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of the upload as displayed (EXIF orientation applied), before any
+    reduction in decoding: the frame a client's pixel coordinates (a search box) refer to."""
+    return tuple(image.info.get(SOURCE_SIZE, image.size))  # type: ignore[return-value]
+
+
+def crop_to_box(image: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
+    """The region ``box`` = (x0, y0, x1, y1) in the upload's pixels, of a decoded image.
+
+    Raises:
+        ImageInputError: a box that is empty or reaches outside the image (400).
+    """
+    width, height = source_size(image)
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise ImageInputError(
+            f"box {x0:g},{y0:g},{x1:g},{y1:g} must satisfy 0 <= x0 < x1 <= {width} and "
+            f"0 <= y0 < y1 <= {height} (pixels of the uploaded image)"
+        )
+    scale_x, scale_y = image.width / width, image.height / height
+    region = (x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y)
+    pixels = (round(region[0]), round(region[1]), round(region[2]), round(region[3]))
+    if pixels[2] - pixels[0] < 1 or pixels[3] - pixels[1] < 1:
+        raise ImageInputError(f"box {x0:g},{y0:g},{x1:g},{y1:g} is smaller than a pixel")
+    return image.crop(pixels)
 
 
 def decode_uploads(

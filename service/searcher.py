@@ -31,7 +31,7 @@ from service.calibration import CalibrationOptions, ScoreCalibration, calibrate
 from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings
 from service.gallery_items import Gallery, ItemNotFoundError
-from service.images import decode_uploads
+from service.images import crop_to_box, decode_uploads
 from service.overlay import encode_png, find_correspondences, render_overlay
 from service.search_outcome import Explanation, Hit, HitResult, QueryResult, SearchOutcome
 
@@ -120,9 +120,15 @@ class Searcher:
         ]
 
     def search_uploads(
-        self, uploads: Sequence[bytes], k: int, explain: bool = False, inline: bool = False
+        self,
+        uploads: Sequence[bytes],
+        k: int,
+        explain: bool = False,
+        inline: bool = False,
+        box: tuple[float, float, float, float] | None = None,
     ) -> SearchOutcome:
-        """Decode, embed, search and (when asked) explain uploaded images.
+        """Decode, embed, search and (when asked) explain uploaded images; with ``box``
+        (x0, y0, x1, y1 in the upload's pixels) search with that region of a single upload.
 
         Raises:
             ImageInputError: an upload is not a usable image (``images[i]`` names it in a batch).
@@ -133,6 +139,8 @@ class Searcher:
             start = time.perf_counter()
             short_side = int(self.encoder.preprocessing["resize"])
             images = decode_uploads(uploads, self.settings.max_pixels, short_side)
+            if box is not None:
+                images = [crop_to_box(image, box) for image in images]
             arrays = [preprocess_image(image, self.encoder.preprocessing) for image in images]
             timings["decode"] = _ms_since(start)
             start = time.perf_counter()

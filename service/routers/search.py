@@ -22,6 +22,23 @@ ExplainParam = Annotated[
     bool, Query(description="add overlays and patch correspondences (costs encoder calls)")
 ]
 InlineParam = Annotated[bool, Query(description="with explain: hit overlays inline as data URIs")]
+BOX_PATTERN = r"^\s*\d+(\.\d+)?\s*(,\s*\d+(\.\d+)?\s*){3}$"
+BoxParam = Annotated[
+    str | None,
+    Query(
+        pattern=BOX_PATTERN,
+        description="search with a region: x0,y0,x1,y1 in pixels of the uploaded image",
+        examples=["10,20,200,180"],
+    ),
+]
+
+
+def parse_box(box: str | None) -> tuple[float, float, float, float] | None:
+    """``"x0,y0,x1,y1"`` (already matched against :data:`BOX_PATTERN`) as four floats."""
+    if box is None:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in box.split(","))
+    return x0, y0, x1, y1
 
 
 def check_k(k: int, max_k: int) -> None:
@@ -53,11 +70,12 @@ def search(
     k: KParam = 10,
     explain: ExplainParam = False,
     inline: InlineParam = False,
+    box: BoxParam = None,
 ) -> SearchResponse:
-    """The ``k`` gallery items most similar to the uploaded image."""
+    """The ``k`` gallery items most similar to the uploaded image (or its ``box`` region)."""
     check_k(k, settings.max_k)
     data = read_upload(image, settings.max_bytes)
-    outcome = searcher.search_uploads([data], k, explain, inline)
+    outcome = searcher.search_uploads([data], k, explain, inline, parse_box(box))
     metrics.observe_stages(outcome.timings_ms)
     return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
 
