@@ -4,20 +4,29 @@ uvicorn's ``timeout_keep_alive`` covers idle connections between requests only: 
 sends its headers one byte a second (or nothing at all) holds a connection for ever. The h11
 protocol here closes a connection whose request headers are not complete within
 ``LODISC_HEADER_TIMEOUT_S``; body reads are bounded by the app (``LODISC_BODY_TIMEOUT_S``, 408).
+
+``LODISC_WORKERS=N`` (N > 1) serves from N processes on one socket (service/replicas.py); they
+follow newly published generations on their own (``LODISC_WATCH_INTERVAL_S``, 5 s unless set).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from service.config import Settings
 from service.main import load_settings
+from service.replicas import listening_socket, run_workers
 
 HEADER_BYTES = 16 * 1024  # h11's limit on an incomplete request head (its default is 16 KiB too)
 KEEP_ALIVE_S = 5
+REPLICA_WATCH_S = 5.0  # workers poll the manifest this often unless LODISC_WATCH_INTERVAL_S is set
 
 
 class HeaderTimeoutH11Protocol(H11Protocol):
@@ -74,18 +83,30 @@ def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutH11Protocol]:
     )
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``service.main:app`` under these settings."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "http": header_timeout_protocol(settings.header_timeout_s),
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "h11_max_incomplete_event_size": HEADER_BYTES,
+    }
+
+
 def main() -> None:
-    """Serve ``service.main:app`` on ``LODISC_HOST:LODISC_PORT``."""
+    """Serve ``service.main:app`` on ``LODISC_HOST:LODISC_PORT`` (``LODISC_WORKERS`` processes)."""
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
-    uvicorn.run(
-        "service.main:app",
-        host=settings.host,
-        port=settings.port,
-        http=header_timeout_protocol(settings.header_timeout_s),
-        timeout_keep_alive=KEEP_ALIVE_S,
-        h11_max_incomplete_event_size=HEADER_BYTES,
+    if settings.workers == 1:
+        uvicorn.run("service.main:app", **server_options(settings))
+        return
+    os.environ.setdefault("LODISC_WATCH_INTERVAL_S", str(REPLICA_WATCH_S))
+    sock = listening_socket(settings.host, settings.port)
+    logging.getLogger(__name__).info(
+        "%d workers on http://%s:%d", settings.workers, settings.host, sock.getsockname()[1]
     )
+    sys.exit(run_workers(settings.workers, sock))
 
 
 if __name__ == "__main__":

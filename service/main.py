@@ -22,6 +22,7 @@ from service.compatibility import IndexMismatchError
 from service.config import Settings, get_settings
 from service.decode_budget import DecodeGate, configure_allocator
 from service.gallery_items import ItemNotFoundError
+from service.generation_watch import start_generation_watch
 from service.image_structure import StructureLimits
 from service.images import DecodePolicy, ImageInputError, set_decode_policy, set_pixel_guard
 from service.middleware import (
@@ -81,9 +82,11 @@ def start_service(settings: Settings, metrics: ServiceMetrics) -> dict[str, Any]
         set_decode_policy(previous_policy)
         logger.error("cannot start the service: %s", err)
         raise
+    slot = SearcherSlot(searcher)
     return {
         "settings": settings,
-        "slot": SearcherSlot(searcher),
+        "slot": slot,
+        "watch": start_generation_watch(slot, batcher, settings),  # None: LODISC_WATCH_INTERVAL_S=0
         "batcher": batcher,
         "metrics": metrics,
         "previous_pixel_guard": previous_guard,
@@ -116,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield state
         finally:
+            if state["watch"] is not None:
+                state["watch"].stop()
             state["slot"].swap(None)
             state["batcher"].close()
             set_pixel_guard(state["previous_pixel_guard"])
