@@ -106,6 +106,8 @@ def to_query(base: str, query: QueryResult, searcher: Searcher) -> QueryResults:
     vote = vote_label([r.hit.item.label for r in query.hits], scores)
     calibration = searcher.calibration
     return QueryResults(
+        error=query.error,
+        status=query.error_status,
         results=[to_hit(base, r, spec, calibration, query) for r in query.hits],
         query_overlay=overlay,
         predicted_label=PredictedLabel(label=vote[0], confidence=round(vote[1], 4))

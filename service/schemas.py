@@ -150,9 +150,11 @@ class SearchResponse(BaseModel):
 
 
 class QueryResults(BaseModel):
-    """Results of one image of a batch."""
+    """Results of one image of a batch (or, for an image that cannot be used, its error)."""
 
     results: list[SearchHit]
+    error: str | None = Field(None, description="why this image could not be searched")
+    status: int | None = Field(None, description="the HTTP status it would get on its own")
     query_overlay: str | None = None
     predicted_label: PredictedLabel | None = Field(
         None, description="k-NN vote of the hits' labels, where the gallery is labelled"

@@ -56,6 +56,8 @@ class QueryResult:
     sha256: str | None = None  # of an uploaded query's bytes (exact duplicates)
     coverage: float | None = None  # how well the gallery's pivotal tokens cover the query's
     covered: bool = True  # False: the query's parts are foreign to this gallery
+    error: str | None = None  # a batch image that could not be used, and why
+    error_status: int | None = None  # the HTTP status a single upload would have got
 
 
 @dataclass

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,24 @@ from service.calibration import CalibrationOptions, ScoreCalibration, calibrate
 from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings
 from service.gallery_items import Gallery, ItemNotFoundError
-from service.images import crop_to_box, decode_uploads
+from service.images import ImageInputError, crop_to_box, decode_uploads
 from service.overlay import encode_png, find_correspondences, render_overlay
 from service.search_outcome import Explanation, Hit, HitResult, QueryResult, SearchOutcome
 
 logger = logging.getLogger(__name__)
 
-ENCODE_TIMEOUT_S = 60.0  # a request gives up on the encoder queue after this (HTTP 503)
+ENCODE_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which hits a search returns: only one label's items, and from which rank on."""
+
+    label: str | None = None
+    offset: int = 0
+
+
+NO_FILTER = Filter()  # a request gives up on the encoder queue after this (HTTP 503)
 
 
 class Searcher:
@@ -126,51 +137,86 @@ class Searcher:
         explain: bool = False,
         inline: bool = False,
         box: tuple[float, float, float, float] | None = None,
+        where: Filter = NO_FILTER,
     ) -> SearchOutcome:
         """Decode, embed, search and (when asked) explain uploaded images; with ``box``
-        (x0, y0, x1, y1 in the upload's pixels) search with that region of a single upload.
+        (x0, y0, x1, y1 in the upload's pixels) search with that region.
+
+        In a batch, an image that cannot be used gets its own error entry and the others their
+        results; a single upload (or a batch of which none can be used) raises.
 
         Raises:
-            ImageInputError: an upload is not a usable image (``images[i]`` names it in a batch).
+            ImageInputError: no upload is a usable image (``images[i]`` names it in a batch).
             QueueFullError: the encoder queue is full.
         """
         timings = dict.fromkeys(("decode", "embed", "search", "explain"), 0.0)
+        needs_tokens = explain or self.uses_query_tokens
         with self.batcher.admit(len(uploads)) as admission:
             start = time.perf_counter()
-            short_side = int(self.encoder.preprocessing["resize"])
-            images = decode_uploads(uploads, self.settings.max_pixels, short_side)
-            if box is not None:
-                images = [crop_to_box(image, box) for image in images]
+            decoded = self.decode_each(uploads, box)
+            good = [i for i, d in enumerate(decoded) if isinstance(d, Image.Image)]
+            if not good:
+                raise decoded[0]  # type: ignore[misc]
+            images: list[Image.Image] = [decoded[i] for i in good]  # type: ignore[misc]
             arrays = [preprocess_image(image, self.encoder.preprocessing) for image in images]
             timings["decode"] = _ms_since(start)
             start = time.perf_counter()
-            needs_tokens = explain or self.uses_query_tokens
             fn = self.explain_batch if needs_tokens else self.embed_batch
             outputs = [f.result(ENCODE_TIMEOUT_S) for f in admission.submit(fn, arrays)]
             timings["embed"] = _ms_since(start)
-        vectors = np.stack([o.embedding if needs_tokens else o for o in outputs])
         start = time.perf_counter()
-        hits = self.search_vectors(vectors, max(k, self.rerank_depth))
-        if needs_tokens:
-            hits = [self.rerank(out, row)[:k] for out, row in zip(outputs, hits, strict=True)]
+        hits = self.ranked_hits(outputs, needs_tokens, k, where)
         timings["search"] = _ms_since(start)
-        digests = [hashlib.sha256(data).hexdigest() for data in uploads]
-        if not explain:
-            queries = [QueryResult([HitResult(h) for h in row]) for row in hits]
-        else:
-            start = time.perf_counter()
-            queries = [
-                self.explain_hits(image, out, row, inline)
-                for image, out, row in zip(images, outputs, hits, strict=True)
-            ]
-            timings["explain"] = _ms_since(start)
-        for query, digest in zip(queries, digests, strict=True):
-            query.sha256 = digest
-        if needs_tokens and self.calibration and self.calibration.coverage:
-            for query, out in zip(queries, outputs, strict=True):
+        start = time.perf_counter()
+        queries = [
+            self.explain_hits(image, out, row, inline)
+            if explain
+            else QueryResult([HitResult(h) for h in row])
+            for image, out, row in zip(images, outputs, hits, strict=True)
+        ]
+        timings["explain"] = _ms_since(start) if explain else 0.0
+        for query, position, out in zip(queries, good, outputs, strict=True):
+            query.sha256 = hashlib.sha256(uploads[position]).hexdigest()
+            if needs_tokens and self.calibration and self.calibration.coverage:
                 query.coverage = self.calibration.coverage.of(self.query_tokens(out))
                 query.covered = query.coverage >= self.calibration.coverage.none_below
-        return SearchOutcome(queries, timings)
+        by_position = dict(zip(good, queries, strict=True))
+        return SearchOutcome(
+            [by_position.get(i) or failed_query(decoded[i]) for i in range(len(uploads))],
+            timings,
+        )
+
+    def decode_each(
+        self, uploads: Sequence[bytes], box: tuple[float, float, float, float] | None
+    ) -> list[Image.Image | ImageInputError]:
+        """Each upload decoded (and cut to ``box``), or the error that names why it cannot be."""
+        short_side = int(self.encoder.preprocessing["resize"])
+        results: list[Image.Image | ImageInputError] = []
+        for position, data in enumerate(uploads):
+            try:
+                image = decode_uploads([data], self.settings.max_pixels, short_side)[0]
+                results.append(image if box is None else crop_to_box(image, box))
+            except ImageInputError as err:
+                if len(uploads) > 1:
+                    err = ImageInputError(f"images[{position}]: {err}", err.status)
+                results.append(err)
+        return results
+
+    def ranked_hits(
+        self, outputs: list[Any], needs_tokens: bool, k: int, where: Filter
+    ) -> list[list[Hit]]:
+        """The hits of each encoded query: the index's order, or re-ranked by pivotal tokens."""
+        vectors = np.stack([o.embedding if needs_tokens else o for o in outputs])
+        if not self.reranks:
+            return self.search_vectors(vectors, k, None, where)
+        pool = Filter(where.label, 0)  # re-rank the top R, then page through the re-ranked list
+        candidates = self.search_vectors(
+            vectors, max(k + where.offset, self.rerank_depth), None, pool
+        )
+        return [
+            self.rerank(out, row)[where.offset : where.offset + k]
+            for out, row in zip(outputs, candidates, strict=True)
+        ]
 
     @property
     def uses_query_tokens(self) -> bool:
@@ -213,7 +259,12 @@ class Searcher:
         return [replace(hits[i], score=combined[i], global_score=hits[i].score) for i in order]
 
     def search_item(
-        self, item_id: int, k: int, explain: bool = False, inline: bool = False
+        self,
+        item_id: int,
+        k: int,
+        explain: bool = False,
+        inline: bool = False,
+        where: Filter = NO_FILTER,
     ) -> SearchOutcome:
         """Nearest neighbours of a gallery item (itself excluded), from its stored vector."""
         self.gallery.item(item_id)
@@ -225,7 +276,7 @@ class Searcher:
             vector = self.explain_items([item_id])[item_id].embedding[None]
             timings["embed"] = _ms_since(start)
         start = time.perf_counter()
-        hits = self.search_vectors(vector, k, exclude=item_id)
+        hits = self.search_vectors(vector, k, item_id, where)
         timings["search"] = _ms_since(start)
         result = QueryResult([HitResult(h) for h in hits[0]])
         if explain:
@@ -236,20 +287,27 @@ class Searcher:
         return SearchOutcome([result], timings)
 
     def search_vectors(
-        self, vectors: np.ndarray, k: int, exclude: int | None = None
+        self, vectors: np.ndarray, k: int, exclude: int | None = None, where: Filter = NO_FILTER
     ) -> list[list[Hit]]:
-        """Top-``k`` hits per query vector (B, D), with their catalog items."""
+        """Hits ``offset`` to ``offset + k`` per query vector (B, D), with their catalog items,
+        among the items of ``where.label`` when given (filtered inside the index search)."""
         extra = 0 if exclude is None else 1
         if self.settings.search_threads:  # OpenMP's thread count is per calling thread
             faiss.omp_set_num_threads(self.settings.search_threads)
-        scores, ids = self.published.index.search(vectors, k + extra)  # (B, k'), (B, k')
+        among = None
+        if where.label is not None:
+            among = np.asarray(self.published.catalog.ids(where.label), dtype=np.int64)
+            if len(among) == 0:
+                return [[] for _ in vectors]
+        wanted = k + where.offset
+        scores, ids = self.published.index.search(vectors, wanted + extra, among)  # (B, k')
         items = self.published.catalog.get(sorted({int(i) for i in ids.ravel() if i >= 0}))
         return [
             [
                 Hit(int(i), float(s), items[int(i)])
                 for s, i in zip(row_scores, row_ids, strict=True)
                 if i >= 0 and int(i) != exclude and int(i) in items
-            ][:k]
+            ][where.offset : wanted]
             for row_scores, row_ids in zip(scores, ids, strict=True)
         ]
 
@@ -351,6 +409,12 @@ class Searcher:
             "model_path": str(self.encoder.path),
             "index_dir": str(self.published.root),
         }
+
+
+def failed_query(error: Image.Image | ImageInputError) -> QueryResult:
+    """The entry of a batch image that could not be used."""
+    assert isinstance(error, ImageInputError)
+    return QueryResult([], error=str(error), error_status=error.status)
 
 
 def calibration_options(settings: Settings) -> CalibrationOptions:

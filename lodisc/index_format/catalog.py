@@ -74,9 +74,11 @@ class Catalog:
         )
         return [Item(*row) for row in rows], total
 
-    def ids(self) -> list[int]:
-        """Every item id, ascending."""
-        return [int(row[0]) for row in self._query("SELECT id FROM items ORDER BY id", [])]
+    def ids(self, label: str | None = None) -> list[int]:
+        """Every item id (of one label, when given), ascending."""
+        where, params = ("WHERE label = ?", [label]) if label is not None else ("", [])
+        rows = self._query(f"SELECT id FROM items {where} ORDER BY id", params)
+        return [int(row[0]) for row in rows]
 
     def labels(self) -> list[tuple[str, int]]:
         """Labels with their item counts."""

@@ -150,9 +150,21 @@ class FaissIndex:
         """Vector width."""
         return int(self.index.d)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k cosine similarities (B, k) and ids (B, k); missing slots have id -1."""
-        return self.index.search(normalise(queries), k)
+    def search(
+        self, queries: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k cosine similarities (B, k) and ids (B, k); missing slots have id -1.
+
+        Args:
+            queries: (B, D) vectors (normalised here).
+            k: results per query.
+            among: only these ids are candidates (a filter applied inside the search, so a
+                selective filter still returns k results when k items pass it).
+        """
+        if among is None:
+            return self.index.search(normalise(queries), k)
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
+        return self.index.search(normalise(queries), k, params=faiss.SearchParameters(sel=selector))
 
     def reconstruct(self, item_id: int) -> np.ndarray:
         """The stored vector of one id (exact for flat/HNSW storage)."""

@@ -11,8 +11,16 @@ from pydantic import BeforeValidator
 
 from service.deps import MetricsDep, SearcherDep, SettingsDep
 from service.responses import to_item, to_search_response
-from service.routers.search import ExplainParam, InlineParam, KParam, check_k
+from service.routers.search import (
+    ExplainParam,
+    InlineParam,
+    KParam,
+    LabelParam,
+    OffsetParam,
+    check_k,
+)
 from service.schemas import ItemOut, ItemPage, LabelCount, SearchResponse, error_responses
+from service.searcher import Filter
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -97,9 +105,12 @@ def similar_items(
     k: KParam = 10,
     explain: ExplainParam = False,
     inline: InlineParam = False,
+    label: LabelParam = None,
+    offset: OffsetParam = 0,
 ) -> SearchResponse:
-    """The ``k`` items most similar to a gallery item (the item itself left out)."""
+    """The ``k`` items most similar to a gallery item (the item itself left out), optionally
+    among one ``label``'s items, from rank ``offset`` on."""
     check_k(k, settings.max_k)
-    outcome = searcher.search_item(item_id, k, explain, inline)
+    outcome = searcher.search_item(item_id, k, explain, inline, Filter(label, offset))
     metrics.observe_stages(outcome.timings_ms)
     return to_search_response(request.scope.get("root_path", ""), outcome, searcher)

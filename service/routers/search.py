@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from service.deps import MetricsDep, SearcherDep, SettingsDep
 from service.responses import to_batch_response, to_search_response
 from service.schemas import BatchSearchResponse, SearchResponse, error_responses
+from service.searcher import Filter
 
 router = APIRouter(tags=["search"])
 
@@ -30,6 +31,15 @@ BoxParam = Annotated[
         description="search with a region: x0,y0,x1,y1 in pixels of the uploaded image",
         examples=["10,20,200,180"],
     ),
+]
+
+
+LabelParam = Annotated[
+    str | None,
+    Query(max_length=512, description="only items of this label (filtered inside the search)"),
+]
+OffsetParam = Annotated[
+    int, Query(ge=0, le=10_000, description="skip this many results (pages of k)")
 ]
 
 
@@ -71,11 +81,15 @@ def search(
     explain: ExplainParam = False,
     inline: InlineParam = False,
     box: BoxParam = None,
+    label: LabelParam = None,
+    offset: OffsetParam = 0,
 ) -> SearchResponse:
-    """The ``k`` gallery items most similar to the uploaded image (or its ``box`` region)."""
+    """The ``k`` gallery items most similar to the uploaded image (or its ``box`` region),
+    optionally among one ``label``'s items, from rank ``offset`` on."""
     check_k(k, settings.max_k)
     data = read_upload(image, settings.max_bytes)
-    outcome = searcher.search_uploads([data], k, explain, inline, parse_box(box))
+    where = Filter(label, offset)
+    outcome = searcher.search_uploads([data], k, explain, inline, parse_box(box), where)
     metrics.observe_stages(outcome.timings_ms)
     return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
 
@@ -93,7 +107,9 @@ def search_batch(
     explain: ExplainParam = False,
     inline: InlineParam = False,
 ) -> BatchSearchResponse:
-    """Search several images at once; results are in upload order."""
+    """Search several images at once; results are in upload order. An image that cannot be used
+    gets an entry with its ``error`` (and the ``status`` it would get alone); the others their
+    results."""
     check_k(k, settings.max_k)
     if len(images) > settings.max_images:
         raise HTTPException(413, f"{len(images)} images: at most {settings.max_images} per batch")
