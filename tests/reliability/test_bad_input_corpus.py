@@ -203,11 +203,11 @@ def form_cases(good: bytes) -> list[Case]:
         ),
         Case("17 images in a batch", 413, path="/search/batch", files=batch(good, 17)),
         Case(
-            "one bad image in a batch",
+            "every image of a batch bad",
             400,
             path="/search/batch",
-            files=batch(good, 1) + batch(b"junk", 1),
-            detail="images[1]",
+            files=batch(b"junk", 2),
+            detail="images[0]",
         ),
     ]
 

@@ -21,8 +21,13 @@ from tests.reliability.live_service import (
 from tests.service.conftest import make_settings
 
 # Query parameters that are free text; each must be used as data, never as a file name.
-# Text query parameters and why they name no file: a label compared in SQL, four numbers.
-TEXT_QUERY_PARAMETERS = {("/items", "label"), ("/search", "box")}
+# Text query parameters and why they name no file: labels compared in SQL, four numbers.
+TEXT_QUERY_PARAMETERS = {
+    ("/items", "label"),
+    ("/search", "label"),
+    ("/items/{item_id}/similar", "label"),
+    ("/search", "box"),
+}
 ADMIN_PATHS = {"/admin/reload"}
 
 
