@@ -47,8 +47,8 @@ def check_id_digits(value: object) -> object:
 
 ItemId = Annotated[
     int,
-    BeforeValidator(check_id_digits),
     Path(ge=0, le=MAX_INT64, description="a gallery item's id (decimal digits)"),
+    BeforeValidator(check_id_digits),  # after Path, so the schema keeps minimum and maximum
 ]
 
 

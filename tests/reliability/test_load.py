@@ -3,17 +3,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.live_server import LiveServer
-from harness.search_load import GOALS, query_bodies, run_load
-from tests.reliability.live_service import live_server_fixture  # noqa: F401 - live_server
+from harness.search_load import GOALS, per_address_caps, query_bodies, run_load
+from lodisc.config import EncoderConfig
+from tests.reliability.live_service import serve_tiny_model
 
 CLIENTS = 16
 SECONDS = 5.0
 WARMUP_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module", name="live_server")
+def live_server_fixture(
+    tiny_encoder_cfg: EncoderConfig, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The service with its per-address caps raised: the load's clients share 127.0.0.1."""
+    work = tmp_path_factory.mktemp("load-service")
+    with serve_tiny_model(tiny_encoder_cfg, tiny_data, work, per_address_caps(CLIENTS)) as server:
+        yield server
 
 
 @pytest.mark.slow
