@@ -9,7 +9,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from lodisc.config import EncoderConfig, LoDiscConfig, tiny_hybrid_config
+from lodisc.config import EncoderConfig, LoDiscConfig, photo_encoder_config, tiny_hybrid_config
 from lodisc.method.losses import info_nce
 from lodisc.models.encoder import Encoder, forward_kept_tokens
 from lodisc.models.hybrid import HybridViT
@@ -124,3 +124,8 @@ def test_moco_step_runs_the_frozen_stem_once_for_both_branches(cfg: EncoderConfi
     k1, k2 = model.teacher_backbone(v1), model.teacher_backbone(v2)
     moco = info_nce(q1, k2, 0.2) + info_nce(q2, k1, 0.2)
     assert out.loss.item() == pytest.approx(moco.item(), rel=1e-5)
+
+
+def test_photo_encoder_has_a_14_by_14_grid_at_224_px() -> None:
+    encoder = Encoder(photo_encoder_config())
+    assert encoder.grid_size == (14, 14) and encoder.embed_dim == 384
