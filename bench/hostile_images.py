@@ -1,5 +1,7 @@
 """Hostile images within the limits against a live server, beside a normal client.
 
+Run from the repository root: ``python -m bench.hostile_images [--seconds 15]``.
+
 For each class of hostile upload (tests/reliability/hostile_samples.py), 8 attacking clients,
 each from its own loopback address, send it back to back for ``--seconds`` while one normal
 client (another address) searches with ordinary JPEGs. Reported per class: the attackers'
@@ -239,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     table = format_table(args, reports, [load_before, os.getloadavg()[0]])
     print(table)
     if not args.no_record:
-        record("hostile_images", table)
+        # Run as a module (it imports the test samples): the command says so.
+        record("hostile_images", table, ["-m", "bench.hostile_images", *sys.argv[1:]])
     return 0 if all(r.goals_met() for r in reports) else 1
 
 
