@@ -158,22 +158,36 @@ class MilvusStore:
         rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k cosine similarities (B, k) float32 and ids (B, k) int64; missing slots id -1."""
+    def search(
+        self, queries: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k cosine similarities (B, k) float32 and ids (B, k) int64; missing slots id -1.
+
+        Args:
+            queries: (B, D) vectors (normalised here).
+            k: results per query.
+            among: only these ids are candidates (Milvus filters inside the search, as FAISS's
+                ID selector does).
+        """
         unit = normalise(queries)  # (B, D)
         scores = np.full((len(unit), k), -np.inf, dtype=np.float32)
         ids = np.full((len(unit), k), -1, dtype=np.int64)
-        if not len(unit) or not self._count:
+        candidates = self._count if among is None else min(self._count, len(among))
+        if not len(unit) or not candidates:
             return scores, ids
         params: dict[str, Any] = {"metric_type": "IP"}
         if self.factory.endswith("HNSW"):
             params["params"] = {"ef": max(HNSW_EF_SEARCH, k)}
+        where: dict[str, Any] = {}
+        if among is not None:  # a literal list: Milvus Lite parses no filter templates
+            where = {"filter": f"id in [{','.join(str(int(i)) for i in among)}]"}
         results = self.client.search(
             self.collection,
             data=list(unit),
-            limit=min(k, self._count),
+            limit=min(k, candidates),
             search_params=params,
             output_fields=["id"],
+            **where,
         )
         for row, hits in enumerate(results):
             ids[row, : len(hits)] = [hit["id"] for hit in hits]
@@ -236,6 +250,9 @@ def publish_collection(
         )
     for start in range(0, len(removed), WRITE_BATCH):
         client.delete(collection, ids=removed[start : start + WRITE_BATCH])
+    # Seal what was written, so searches use the index rather than scan unindexed rows (Milvus
+    # Lite at 100k: 3.5 s per query before a flush, 0.15 s after).
+    client.flush(collection)
     client.load_collection(collection)
     return {"upserted": int(len(rows)), "deleted": len(removed)}
 

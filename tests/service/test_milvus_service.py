@@ -26,9 +26,19 @@ def _answers(client: TestClient, files: list[Path], k: int = 5) -> list[list[tup
         response = client.post(f"/search?k={k}", files={"image": ("q.png", path.read_bytes())})
         assert response.status_code == 200, response.text
         out.append([(h["id"], round(h["score"], 4)) for h in response.json()["results"]])
-    similar = client.get(f"/items/{out[0][0][0]}/similar?k={k}")
+    label = files[0].parent.name
+    for query in (f"k={k}", f"k={k}&label={label}&offset=2", "k=3&label=no-such-label"):
+        response = client.post(
+            f"/search?{query}", files={"image": ("q.png", files[0].read_bytes())}
+        )
+        assert response.status_code == 200, response.text
+        out.append([(h["id"], round(h["score"], 4)) for h in response.json()["results"]])
+    similar = client.get(f"/items/{out[0][0][0]}/similar?k={k}&label={label}")
     assert similar.status_code == 200, similar.text
     out.append([(h["id"], round(h["score"], 4)) for h in similar.json()["results"]])
+    assert client.post("/search?k=0", files={"image": ("q.png", b"x")}).status_code == 422
+    bad = client.post("/search", files={"image": ("q.png", b"not an image")})
+    out.append([(bad.status_code, bad.json()["detail"])])  # type: ignore[list-item]
     return out
 
 

@@ -50,6 +50,8 @@ def test_top10_equals_faiss_flat(tmp_path: Path) -> None:
     assert recall == 1.0 and np.array_equal(found, want_ids)
     assert np.allclose(scores, want_scores, atol=1e-5)
     assert found.dtype == np.int64 and scores.dtype == np.float32
+    among = ids[::3]  # a filter applied inside the search: still k results when k pass it
+    assert np.array_equal(milvus.search(queries, 10, among)[1], exact.search(queries, 10, among)[1])
 
 
 def test_more_than_stored_pads_with_minus_one(tmp_path: Path) -> None:
