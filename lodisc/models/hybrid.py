@@ -22,7 +22,7 @@ retrieve at mAP 0.705 against 0.516 with timm's start and 0.687 for random patch
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -80,7 +80,7 @@ class HybridViT(VisionTransformer):
         with torch.no_grad():
             nn.init.orthogonal_(self.patch_embed.proj.weight.flatten(1))
             nn.init.zeros_(self.patch_embed.proj.bias)
-            nn.init.zeros_(self.cls_token)
+            nn.init.zeros_(cast(torch.Tensor, self.cls_token))
             if qk_init == "identity":
                 self._init_identity_qk()
         stem.eval()
@@ -88,8 +88,8 @@ class HybridViT(VisionTransformer):
     def _init_identity_qk(self) -> None:
         """Query and key weights of every block set to the identity (biases zero)."""
         width = self.embed_dim
-        eye = torch.eye(width, device=self.cls_token.device)
-        for block in self.blocks:
+        eye = torch.eye(width, device=self.patch_embed.proj.weight.device)
+        for block in cast(list[Any], list(self.blocks)):
             qkv = block.attn.qkv  # weight (3D, D): query, key, value rows
             qkv.weight[: 2 * width].copy_(torch.cat([eye, eye]))
             if qkv.bias is not None:
@@ -153,11 +153,13 @@ class HybridViT(VisionTransformer):
         Returns:
             (B, 1 + K, D) tokens.
         """
-        pos = self.pos_embed.expand(x.shape[0], -1, -1)  # (B, N, D)
+        pos = cast(torch.Tensor, self.pos_embed).expand(x.shape[0], -1, -1)  # (B, N, D)
         if keep_idx is not None:
             index = keep_idx.unsqueeze(-1).expand(-1, -1, x.shape[-1])
             x, pos = x.gather(1, index), pos.gather(1, index)
-        cls = self.cls_token + x.mean(dim=1, keepdim=True)  # (B, 1, D), before positions
+        cls = cast(torch.Tensor, self.cls_token) + x.mean(
+            dim=1, keepdim=True
+        )  # (B, 1, D), before positions
         return self.pos_drop(torch.cat([cls, x + pos], dim=1))
 
     def forward_from_stem(
