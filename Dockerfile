@@ -54,7 +54,10 @@ COPY lodisc/ /app/lodisc/
 COPY training/ /app/training/
 COPY indexer/ /app/indexer/
 COPY service/ /app/service/
-RUN pip install --no-cache-dir . \
+# API_EXTRAS="[scale]" adds pymilvus (LODISC_VECTOR_STORE=milvus://...) and the Ray indexer engine.
+ARG API_EXTRAS=""
+# hadolint ignore=DL3013  # the project itself, its dependencies pinned in pyproject.toml
+RUN pip install --no-cache-dir ".${API_EXTRAS}" \
     && mkdir -p /models /index \
     && chown app:app /models /index
 ENV LODISC_MODEL_PATH=/models/model.onnx \
