@@ -83,6 +83,8 @@ class Settings(BaseSettings):
         0.25, ge=0.0, le=1.0, description="'strong' from this quantile of in-gallery similarities"
     )
     duplicate_score: float = Field(0.995, ge=0.0, le=1.0, description="duplicate from this cosine")
+    allow_url_fetch: bool = Field(False, description="accept image_url in /search (fetches it)")
+    url_fetch_timeout_s: float = Field(10.0, gt=0, description="time limit of one URL fetch")
     ui_url: str = Field("http://localhost:8501", description="the web UI, linked from /")
     rerank: bool = Field(False, description="re-rank the top candidates by pivotal tokens")
     rerank_candidates: int = Field(100, ge=1, description="candidates re-ranked (R)")

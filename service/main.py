@@ -162,6 +162,12 @@ def document_limits(app: FastAPI, settings: Settings) -> None:
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "query" and parameter["name"] == "k":
                     parameter["schema"]["maximum"] = settings.max_k
+    # /search takes image or (when enabled) image_url; the schema names image as the required
+    # field, so clients and fuzzers send an image (image_url alone is refused unless enabled).
+    schema["paths"]["/search"]["post"]["requestBody"]["required"] = True
+    single = schema["paths"]["/search"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    single_ref = single["schema"]["$ref"].rsplit("/", 1)[-1]
+    schema["components"]["schemas"][single_ref]["required"] = ["image"]
     batch = schema["paths"]["/search/batch"]["post"]["requestBody"]["content"]
     body_ref = batch["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
     schema["components"]["schemas"][body_ref]["properties"]["images"]["maxItems"] = (

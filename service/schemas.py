@@ -12,6 +12,7 @@ ERROR_DESCRIPTIONS = {
     401: "the X-API-Key header is missing",
     403: "wrong API key, or admin is disabled (LODISC_API_KEY unset)",
     404: "no such item, or its image is not available",
+    408: "the body (or an image URL's body) was not received in time",
     409: "the index was not built with this model",
     413: "the body, a file, or an image's pixels (as sent or once resized) are over a limit",
     422: "invalid parameters (FastAPI's list), or one message from a check made at run time",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 
+from service.config import Settings
 from service.deps import MetricsDep, SearcherDep, SettingsDep
 from service.responses import to_batch_response, to_search_response
 from service.schemas import BatchSearchResponse, SearchResponse, error_responses
 from service.searcher import Filter
+from service.url_fetch import FetchLimits, UrlFetchError, fetch_image
 
 router = APIRouter(tags=["search"])
 
@@ -70,13 +72,45 @@ def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
 UPLOAD_ERRORS = error_responses(400, 413, 422, 429, 503)
 
 
-@router.post("/search", response_model_exclude_none=True, responses=UPLOAD_ERRORS)
+def read_query_image(image: UploadFile | None, image_url: str | None, settings: Settings) -> bytes:
+    """The query's bytes: the upload, or (when enabled) the image at ``image_url``; exactly one."""
+    if image is None and image_url is None:
+        raise HTTPException(422, "the form field image (or image_url) is missing")
+    if image is not None and image_url is not None:
+        raise HTTPException(400, "send one of the form fields image and image_url, not both")
+    if image is not None:
+        return read_upload(image, settings.max_bytes)
+    if not settings.allow_url_fetch:
+        raise HTTPException(
+            403, "search by image_url is off on this server (LODISC_ALLOW_URL_FETCH=1 enables it)"
+        )
+    limits = FetchLimits(settings.max_bytes, settings.url_fetch_timeout_s)
+    try:
+        return fetch_image(str(image_url), limits)
+    except UrlFetchError as err:
+        raise HTTPException(err.status, str(err)) from err
+
+
+@router.post(
+    "/search",
+    response_model_exclude_none=True,
+    responses=error_responses(
+        400, 403, 408, 413, 422, 429, 503, s403="search by image_url is off on this server"
+    ),
+)
 def search(
-    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, TIFF or GIF")],
     request: Request,
     searcher: SearcherDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    # Optional (image_url may stand in), yet typed as a file: the schema offers no "null" string.
+    image: Annotated[  # type: ignore[assignment]
+        UploadFile, File(description="JPEG, PNG, WebP, BMP, TIFF or GIF")
+    ] = None,
+    image_url: Annotated[
+        str | None,
+        Form(max_length=2048, description="instead of image: an http(s) URL of the image"),
+    ] = None,
     k: KParam = 10,
     explain: ExplainParam = False,
     inline: InlineParam = False,
@@ -87,7 +121,7 @@ def search(
     """The ``k`` gallery items most similar to the uploaded image (or its ``box`` region),
     optionally among one ``label``'s items, from rank ``offset`` on."""
     check_k(k, settings.max_k)
-    data = read_upload(image, settings.max_bytes)
+    data = read_query_image(image, image_url, settings)
     where = Filter(label, offset)
     outcome = searcher.search_uploads([data], k, explain, inline, parse_box(box), where)
     metrics.observe_stages(outcome.timings_ms)
