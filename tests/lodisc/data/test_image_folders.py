@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lodisc.data.image_folders import DataError, ImageFolderDataset, list_images, load_rgb, resolve_split
+from lodisc.data.image_folders import (
+    DataError,
+    ImageFolderDataset,
+    list_images,
+    load_rgb,
+    resolve_split,
+)
 
 
 def _save(path: Path, image: Image.Image, **kwargs: object) -> Path:
