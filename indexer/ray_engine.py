@@ -120,6 +120,7 @@ def embed_on_ray(
     progress: bool,
     address: str | None = None,
     actors: int | None = None,
+    actor: type[EmbedActor] = EmbedActor,
 ) -> list[str]:
     """Embed the missing contents ``todo`` on Ray; commits each batch as it arrives (resumable).
 
@@ -133,6 +134,7 @@ def embed_on_ray(
         progress: show a progress bar (and Ray Data's).
         address: a Ray cluster (``HOST:PORT``, ``ray://HOST:PORT``, ``auto``); None starts one.
         actors: encoder sessions (default: one per GPU, else one per ``CPUS_PER_ACTOR`` CPUs).
+        actor: the actor class (tests pass one that crashes, to check Ray's retries).
 
     Returns:
         Relative paths that failed to decode (dropped from the items, as the local engine does).
@@ -144,7 +146,7 @@ def embed_on_ray(
     started = start_ray(address)
     try:
         done = _run_pipeline(db, model_path, runtime, device, model, gallery, todo, spec,
-                             batch_size, progress, actors)  # fmt: skip
+                             batch_size, progress, actors, actor)  # fmt: skip
     finally:
         if started:
             ray.shutdown()
@@ -166,6 +168,7 @@ def _run_pipeline(
     batch_size: int,
     progress: bool,
     actors: int | None,
+    actor: type[EmbedActor],
 ) -> set[int]:
     """Build and drain the dataset; returns the rows of ``todo`` that were embedded."""
     import ray
@@ -183,7 +186,7 @@ def _run_pipeline(
         fn_kwargs={"root": str(gallery), "spec": spec},
     )
     embedded = dataset.map_batches(
-        EmbedActor,
+        actor,
         fn_constructor_args=(str(model_path), runtime, device),
         batch_size=batch_size,
         batch_format="numpy",

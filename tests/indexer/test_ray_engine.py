@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +16,29 @@ ray = pytest.importorskip("ray")
 
 from indexer import build_index as cli  # noqa: E402
 from indexer.build_index import build_index  # noqa: E402
-from indexer.ray_engine import RayEngineError, check_reachable  # noqa: E402
+from indexer.ray_engine import EmbedActor, RayEngineError, check_reachable  # noqa: E402
+from indexer.working_db import GalleryDB  # noqa: E402
 from lodisc.index_format.published import load_published  # noqa: E402
+
+
+class CrashOnceActor(EmbedActor):
+    """Kills its own process on its first batch (once: a marker file remembers)."""
+
+    marker = ""
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()  # noqa: SIM115
+            os._exit(1)  # the actor's worker process dies mid-job
+        return super().__call__(batch)
 
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """One local Ray for the module (starting one costs seconds)."""
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # The test module is not importable by name in Ray's workers: ship its classes by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield
     ray.shutdown()
 
@@ -64,3 +81,35 @@ def test_ray_and_local_engines_publish_the_same_index(
         assert manifests[0][key] == manifests[1][key]
     again = build_index(tiny_onnx, gallery, tmp_path / "ray", batch_size=8, engine="ray")
     assert again["embedded"] == 0 and not again["republished"]  # the content-hash cache holds
+
+
+def test_a_killed_actor_is_restarted_and_the_job_completes(
+    local_ray: None, tiny_onnx: Path, gallery: Path, tmp_path: Path
+) -> None:
+    from indexer.build_index import _publish_if_changed
+    from indexer.embedder import load_backend
+    from indexer.ray_engine import embed_on_ray
+    from lodisc.hashing import file_sha256
+
+    local = build_index(tiny_onnx, gallery, tmp_path / "local", workers=0, batch_size=8)
+    out = tmp_path / "crash"
+    out.mkdir()
+    backend = load_backend(tiny_onnx, "onnx", "cpu")
+    model = file_sha256(tiny_onnx)
+    CrashOnceActor.marker = str(tmp_path / "crashed")
+    db = GalleryDB(out / "gallery.sqlite")
+    try:
+        db.scan(gallery)
+        todo = db.missing_embeddings(model)
+        failed = embed_on_ray(
+            db, tiny_onnx, "onnx", "cpu", model, backend.preprocessing, gallery, todo, 8,
+            False, actor=CrashOnceActor,
+        )  # fmt: skip
+        assert Path(CrashOnceActor.marker).exists() and failed == []
+        _publish_if_changed(db, backend, model, gallery, out, "auto")
+    finally:
+        db.close()
+    assert local["embedded"] == len(todo)
+    local_items, local_vectors, _ = _vectors(tmp_path / "local")
+    crash_items, crash_vectors, _ = _vectors(out)
+    assert crash_items == local_items and np.abs(crash_vectors - local_vectors).max() < 1e-5
