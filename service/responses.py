@@ -16,6 +16,7 @@ from service.schemas import (
     IndexVersion,
     ItemOut,
     PredictedLabel,
+    QueryAnswer,
     QueryResults,
     SearchHit,
     SearchResponse,
@@ -122,11 +123,7 @@ def to_search_response(base: str, outcome: SearchOutcome, searcher: Searcher) ->
     """The response of a single-query search."""
     query = to_query(base, outcome.queries[0], searcher)
     return SearchResponse(
-        results=query.results,
-        query_overlay=query.query_overlay,
-        predicted_label=query.predicted_label,
-        grid=query.grid,
-        query_crop_box=query.query_crop_box,
+        **{name: getattr(query, name) for name in QueryAnswer.model_fields},
         timings_ms=Timings(**outcome.timings_ms),
         model_version=searcher.model_version,
         index_version=IndexVersion(**searcher.index_version),

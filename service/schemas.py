@@ -129,8 +129,8 @@ class Timings(BaseModel):
     explain: float = 0.0
 
 
-class SearchResponse(BaseModel):
-    """Results of one query."""
+class QueryAnswer(BaseModel):
+    """The hits of one query image and what explains them."""
 
     results: list[SearchHit]
     query_overlay: str | None = Field(None, description="with explain: PNG data URI")
@@ -145,29 +145,21 @@ class SearchResponse(BaseModel):
         description="with explain: the region of the query the model sees, [left, top, right, "
         "bottom] as fractions of its width and height",
     )
+
+
+class SearchResponse(QueryAnswer):
+    """Results of one query."""
+
     timings_ms: Timings
     model_version: str
     index_version: IndexVersion
 
 
-class QueryResults(BaseModel):
+class QueryResults(QueryAnswer):
     """Results of one image of a batch (or, for an image that cannot be used, its error)."""
 
-    results: list[SearchHit]
     error: str | None = Field(None, description="why this image could not be searched")
     status: int | None = Field(None, description="the HTTP status it would get on its own")
-    query_overlay: str | None = None
-    predicted_label: PredictedLabel | None = Field(
-        None, description="k-NN vote of the hits' labels, where the gallery is labelled"
-    )
-    grid: tuple[int, int] | None = Field(
-        None, description="with explain: the patch grid [rows, cols] of overlays and patches"
-    )
-    query_crop_box: list[float] | None = Field(
-        None,
-        description="with explain: the region of the query the model sees, [left, top, right, "
-        "bottom] as fractions of its width and height",
-    )
 
 
 class BatchSearchResponse(BaseModel):

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from harness.live_server import free_port
+from harness.demo_process import running_demo
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "readme-test-key"
@@ -45,28 +42,8 @@ def test_the_block_is_found_and_covers_every_route() -> None:
 
 @pytest.mark.slow
 def test_readme_examples_run_against_the_demo(tmp_path: Path) -> None:
-    api = free_port()
-    env = {
-        **os.environ,
-        "WORK": str(tmp_path / "work"),
-        "API_PORT": str(api),
-        "UI_PORT": str(free_port()),
-        "LODISC_API_KEY": KEY,
-    }
-    for name in ("DATA", "MODEL", "TRAIN"):
-        env.pop(name, None)
-    demo = subprocess.Popen(["bash", "scripts/demo.sh"], cwd=REPO, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert demo.poll() is None, f"demo exited with {demo.returncode}"
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{api}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("the demo did not become ready")
+    env = {**os.environ, "LODISC_API_KEY": KEY}
+    with running_demo(tmp_path / "work", {"LODISC_API_KEY": KEY}) as api:
         (tmp_path / "data").symlink_to(REPO / "data")
         script = 'set -euo pipefail\ncurl() { command curl -sSf -o /dev/null "$@"; }\n'
         script += serve_examples().replace("localhost:8000", f"127.0.0.1:{api}")
@@ -79,6 +56,3 @@ def test_readme_examples_run_against_the_demo(tmp_path: Path) -> None:
             timeout=120,
         )
         assert run.returncode == 0, run.stderr
-    finally:
-        os.killpg(demo.pid, signal.SIGTERM)
-        demo.wait(timeout=30)
