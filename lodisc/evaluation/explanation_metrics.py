@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+EMBED_CHUNK = 16  # blanked copies encoded per call
+
 
 def patch_coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Share of each patch's pixels where ``mask`` is true: (H, W) bool -> (rows, cols) float32.
@@ -76,7 +78,11 @@ def deletion_curve(
         (N + 1,) similarities after removing 0..N patches.
     """
     steps = np.arange(len(order) + 1)
-    return embed(blank_patches(hit_image, order, grid, steps)) @ query_embedding
+    chunks = [
+        embed(blank_patches(hit_image, order, grid, steps[start : start + EMBED_CHUNK]))
+        for start in range(0, len(steps), EMBED_CHUNK)
+    ]  # a 14 x 14 grid makes 197 images: chunks keep the encoder's activations small
+    return np.concatenate(chunks) @ query_embedding
 
 
 def area_under(curve: np.ndarray) -> float:
