@@ -31,6 +31,7 @@ import numpy as np
 from lodisc.index_format.pivotal_tokens import PivotalTokens
 from lodisc.index_format.published import PublishedIndex
 from lodisc.index_format.vectors import normalise
+from service.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,17 @@ class CalibrationOptions:
     bank_tokens: int = 32768  # stored pivotal tokens searched for a query's coverage
     coverage_items: int = 500  # gallery items whose own coverage sets the scale
     seed: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CalibrationOptions:
+        """The service's calibration settings."""
+        return cls(
+            sample=settings.calibration_sample,
+            none_quantile=settings.none_quantile,
+            none_margin=settings.none_margin,
+            strong_quantile=settings.strong_quantile,
+            duplicate_score=settings.duplicate_score,
+        )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from PIL import Image
 from lodisc.hashing import file_sha256
 from lodisc.index_format.published import PublishedIndex, load_published
 from lodisc.inference.image_preprocess import preprocess_image
-from lodisc.inference.matching import explain_matches, local_scores
+from lodisc.inference.matching import explain_matches
 from lodisc.inference.onnx_encoder import OnnxEncoder
 from lodisc.inference.pivotal import pivotal_map
 from service.batcher import MicroBatcher
@@ -33,22 +32,12 @@ from service.config import Settings
 from service.gallery_items import Gallery, ItemNotFoundError
 from service.images import ImageInputError, crop_to_box, decode_uploads
 from service.overlay import encode_png, find_correspondences, render_overlay
+from service.ranking import NO_FILTER, Filter, Reranker, pivotal_query_tokens
 from service.search_outcome import Explanation, Hit, HitResult, QueryResult, SearchOutcome
 
 logger = logging.getLogger(__name__)
 
-ENCODE_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Which hits a search returns: only one label's items, and from which rank on."""
-
-    label: str | None = None
-    offset: int = 0
-
-
-NO_FILTER = Filter()  # a request gives up on the encoder queue after this (HTTP 503)
+ENCODE_TIMEOUT_S = 60.0  # a request gives up on the encoder queue after this (HTTP 503)
 
 
 class Searcher:
@@ -76,9 +65,17 @@ class Searcher:
         self.batcher = batcher
         self.settings = settings
         self.gallery = Gallery(published)
+        self.reranker: Reranker | None = None
+        if settings.rerank and published.tokens is not None:
+            self.reranker = Reranker(
+                published.tokens,
+                settings.rerank_candidates,
+                settings.rerank_weight,
+                settings.match_keep_ratio,
+            )
         self.calibration: ScoreCalibration | None = None
         if settings.calibration_sample > 0:
-            self.calibration = calibrate(published, calibration_options(settings))
+            self.calibration = calibrate(published, CalibrationOptions.from_settings(settings))
         self._cache: OrderedDict[int, Explanation] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -207,14 +204,13 @@ class Searcher:
     ) -> list[list[Hit]]:
         """The hits of each encoded query: the index's order, or re-ranked by pivotal tokens."""
         vectors = np.stack([o.embedding if needs_tokens else o for o in outputs])
-        if not self.reranks:
+        if self.reranker is None:
             return self.search_vectors(vectors, k, None, where)
         pool = Filter(where.label, 0)  # re-rank the top R, then page through the re-ranked list
-        candidates = self.search_vectors(
-            vectors, max(k + where.offset, self.rerank_depth), None, pool
-        )
+        depth = max(k + where.offset, self.reranker.candidates)
+        candidates = self.search_vectors(vectors, depth, None, pool)
         return [
-            self.rerank(out, row)[where.offset : where.offset + k]
+            self.reranker.rerank(out, row)[where.offset : where.offset + k]
             for out, row in zip(outputs, candidates, strict=True)
         ]
 
@@ -222,41 +218,12 @@ class Searcher:
     def uses_query_tokens(self) -> bool:
         """Whether searches need the query's pivotal tokens (re-ranking or coverage)."""
         coverage = self.calibration is not None and self.calibration.coverage is not None
-        return self.published.tokens is not None and (self.settings.rerank or coverage)
-
-    @property
-    def rerank_depth(self) -> int:
-        """Candidates fetched for re-ranking (0 when it is off or impossible)."""
-        return self.settings.rerank_candidates if self.reranks else 0
-
-    @property
-    def reranks(self) -> bool:
-        """Re-ranking is on and the index stores the pivotal tokens it needs."""
-        return self.settings.rerank and self.published.tokens is not None
+        return self.reranker is not None or (self.published.tokens is not None and coverage)
 
     def query_tokens(self, query: Explanation) -> np.ndarray:
         """The query's pivotal patch tokens (T, D), as many as the index stores per item."""
         assert self.published.tokens is not None
-        count = self.published.tokens.tokens.shape[1]
-        order = np.argsort(-query.heat.ravel(), kind="stable")[:count]
-        return query.patches[order]
-
-    def rerank(self, query: Explanation, hits: list[Hit]) -> list[Hit]:
-        """Hits re-scored by ``(1 - w) * global + w * local`` (MaxSim of the query's pivotal
-        tokens against each hit's stored ones), best first; unchanged when re-ranking is off."""
-        if not self.reranks or not hits:
-            return hits
-        assert self.published.tokens is not None
-        stored = self.published.tokens.of(np.array([h.id for h in hits], dtype=np.int64))
-        local = local_scores(
-            query.patches, query.heat, stored, self.settings.match_keep_ratio
-        )  # (R,)
-        weight = self.settings.rerank_weight
-        combined = [
-            (1.0 - weight) * h.score + weight * float(s) for h, s in zip(hits, local, strict=True)
-        ]
-        order = np.argsort(-np.asarray(combined), kind="stable")
-        return [replace(hits[i], score=combined[i], global_score=hits[i].score) for i in order]
+        return pivotal_query_tokens(query, self.published.tokens.tokens.shape[1])
 
     def search_item(
         self,
@@ -415,17 +382,6 @@ def failed_query(error: Image.Image | ImageInputError) -> QueryResult:
     """The entry of a batch image that could not be used."""
     assert isinstance(error, ImageInputError)
     return QueryResult([], error=str(error), error_status=error.status)
-
-
-def calibration_options(settings: Settings) -> CalibrationOptions:
-    """The calibration settings of the service."""
-    return CalibrationOptions(
-        sample=settings.calibration_sample,
-        none_quantile=settings.none_quantile,
-        none_margin=settings.none_margin,
-        strong_quantile=settings.strong_quantile,
-        duplicate_score=settings.duplicate_score,
-    )
 
 
 def _ms_since(start: float) -> float:

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BeforeValidator
 
 from service.deps import MetricsDep, SearcherDep, SettingsDep
+from service.ranking import Filter
 from service.responses import to_item, to_search_response
 from service.routers.search import (
     ExplainParam,
@@ -20,7 +21,6 @@ from service.routers.search import (
     check_k,
 )
 from service.schemas import ItemOut, ItemPage, LabelCount, SearchResponse, error_responses
-from service.searcher import Filter
 
 router = APIRouter(prefix="/items", tags=["items"])
 

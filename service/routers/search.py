@@ -12,9 +12,9 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 
 from service.config import Settings
 from service.deps import MetricsDep, SearcherDep, SettingsDep
+from service.ranking import Filter
 from service.responses import to_batch_response, to_search_response
 from service.schemas import BatchSearchResponse, SearchResponse, error_responses
-from service.searcher import Filter
 from service.url_fetch import FetchLimits, UrlFetchError, fetch_image
 
 router = APIRouter(tags=["search"])
