@@ -18,6 +18,7 @@ SERVICE_URL = os.environ.get("LODISC_SERVICE_URL", DEFAULT_SERVICE_URL).rstrip("
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 JSON = dict[str, Any]
+Box = tuple[float, float, float, float]
 
 
 class ServiceError(Exception):
@@ -66,6 +67,16 @@ def label_counts(raw: Any) -> list[tuple[str, int]]:
     return pairs
 
 
+def search_params(k: int, explain: bool, label: str | None, offset: int) -> dict[str, Any]:
+    """Query parameters shared by ``/search`` and ``/items/{id}/similar``."""
+    params: dict[str, Any] = {"k": k, "explain": explain, "inline": False}
+    if label is not None:
+        params["label"] = label
+    if offset:
+        params["offset"] = offset
+    return params
+
+
 class ServiceClient:
     """Calls the service's HTTP API; one pooled connection per process (under cache_resource).
 
@@ -90,16 +101,39 @@ class ServiceClient:
         """Absolute URL of a gallery item's image."""
         return self.url(f"/items/{item_id}/image")
 
-    def search(self, image_bytes: bytes, filename: str, k: int, explain: bool = True) -> JSON:
-        """Search the gallery by an uploaded image (``POST /search``)."""
+    def search(
+        self,
+        image_bytes: bytes,
+        filename: str,
+        k: int,
+        explain: bool = True,
+        box: Box | None = None,
+        label: str | None = None,
+        offset: int = 0,
+    ) -> JSON:
+        """Search the gallery by an uploaded image (``POST /search``), or by its ``box`` region
+        (x0, y0, x1, y1 in the image's pixels), among ``label``'s items, from rank ``offset``."""
         files = {"image": (filename, image_bytes, "application/octet-stream")}
-        params = {"k": k, "explain": explain, "inline": False}
+        params = search_params(k, explain, label, offset)
+        if box is not None:
+            params["box"] = ",".join(f"{v:g}" for v in box)
         return self._json("POST", "/search", params=params, files=files)
 
-    def similar(self, item_id: int, k: int, explain: bool = True) -> JSON:
+    def similar(
+        self,
+        item_id: int,
+        k: int,
+        explain: bool = True,
+        label: str | None = None,
+        offset: int = 0,
+    ) -> JSON:
         """Items most like a gallery item (``GET /items/{id}/similar``)."""
-        params = {"k": k, "explain": explain, "inline": False}
+        params = search_params(k, explain, label, offset)
         return self._json("GET", f"/items/{item_id}/similar", params=params)
+
+    def labels(self) -> list[tuple[str, int]]:
+        """Every label of the gallery with its item count."""
+        return self.items(0, 1)["labels"]
 
     def items(self, offset: int, limit: int, label: str | None = None) -> JSON:
         """A page of gallery items, the total matching and ``labels`` as (label, count) pairs."""

@@ -120,3 +120,33 @@ def test_answers_are_json_objects():
     api, _ = client_for(lambda request: httpx.Response(200, content=json.dumps([1, 2])))
     with pytest.raises(ServiceError, match="not a JSON object"):
         api.health()
+
+
+def test_search_sends_box_label_and_offset():
+    api, seen = client_for(lambda request: httpx.Response(200, json={"results": []}))
+    api.search(
+        b"PNGDATA", "q.png", 5, explain=False, box=(10, 20, 200, 180.5), label="wren", offset=10
+    )
+    assert dict(seen[0].url.params) == {
+        "k": "5",
+        "explain": "false",
+        "inline": "false",
+        "box": "10,20,200,180.5",
+        "label": "wren",
+        "offset": "10",
+    }
+    api.similar(4, 5, label="wren", offset=5)
+    assert dict(seen[1].url.params) == {
+        "k": "5",
+        "explain": "true",
+        "inline": "false",
+        "label": "wren",
+        "offset": "5",
+    }
+
+
+def test_labels_reads_one_item_page():
+    page = {"items": [], "total": 3, "labels": [{"label": "wren", "count": 3}]}
+    api, seen = client_for(lambda request: httpx.Response(200, json=page))
+    assert api.labels() == [("wren", 3)]
+    assert dict(seen[0].url.params) == {"offset": "0", "limit": "1"}
