@@ -31,6 +31,7 @@ PAIR_COLOURS = [
 LINE_WIDTH = 3
 LABEL_SIZE = 16  # pair numbers, in pixels
 CANVAS_GAP = 24  # pixels between the two images, so lines stay visible
+REGION_DIM = 0.55  # how much the box preview darkens what lies outside the box
 
 
 class ImageDecodeError(ValueError):
@@ -155,3 +156,21 @@ def draw_correspondences(
             stroke_fill=(0, 0, 0),
         )
     return canvas
+
+
+def draw_region(
+    picture: Image.Image,
+    box: Box,
+    source_size: tuple[int, int],
+    colour: tuple[int, int, int] = (0, 200, 255),
+) -> Image.Image:
+    """A copy of ``picture`` with ``box`` (x0, y0, x1, y1 in pixels of the ``source_size``
+    (width, height) image it shows) outlined and the outside dimmed: the box tool's preview."""
+    scale_x, scale_y = picture.width / source_size[0], picture.height / source_size[1]
+    x0, y0, x1, y1 = box
+    shown = (x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y)
+    dimmed = Image.blend(picture.convert("RGB"), Image.new("RGB", picture.size), REGION_DIM)
+    crop = tuple(int(round(v)) for v in shown)
+    dimmed.paste(picture.convert("RGB").crop(crop), crop[:2])
+    ImageDraw.Draw(dimmed).rectangle(shown, outline=colour, width=LINE_WIDTH)
+    return dimmed

@@ -16,6 +16,7 @@ from ui.drawing import (
     blend_overlay,
     decode_data_uri,
     draw_correspondences,
+    draw_region,
     open_rgb,
     patch_box,
     view_box,
@@ -65,3 +66,12 @@ def test_data_uri_round_trip_and_errors():
         decode_data_uri("/items/1/overlay")
     with pytest.raises(ImageDecodeError):
         open_rgb(b"not an image")
+
+
+def test_region_preview_outlines_the_box_in_source_pixels():
+    picture = Image.new("RGB", (100, 50), (200, 200, 200))  # a half-size view of 200 x 100
+    preview = draw_region(picture, (40, 20, 120, 80), (200, 100))
+    assert preview.size == picture.size
+    assert preview.getpixel((30, 25)) == (200, 200, 200)  # inside the box (20..60, 10..40)
+    assert preview.getpixel((5, 5)) != (200, 200, 200)  # outside: darkened
+    assert preview.getpixel((40, 10)) == (0, 200, 255)  # on the outline
