@@ -10,6 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import ui.client
+from tests.ui.conftest import fake_answer
 from ui.client import ServiceError
 
 
@@ -24,11 +25,22 @@ FILE = ("bird.png", _png(), "image/png")
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 
 
+def submit(at: AppTest, **settings) -> AppTest:
+    """Fill the search form (widget key -> value) and press its Search button (Enter does too)."""
+    for key, value in settings.items():
+        widget = {"k": at.slider, "explain": at.toggle, "label_filter": at.selectbox}.get(
+            key, at.number_input
+        )
+        widget(key=key).set_value(value)
+    at.button(key="search_submit").click()
+    return at.run()
+
+
 def upload(at: AppTest, k: int | None = None) -> AppTest:
-    """Upload a query image (and set k) on the Search page."""
-    at.file_uploader(key="upload").set_value(FILE)
+    """Set k (when given) in the search form, then upload a query image."""
     if k is not None:
-        at.slider(key="k").set_value(k)
+        submit(at, k=k)
+    at.file_uploader(key="upload").set_value(FILE)
     return at.run()
 
 
@@ -37,26 +49,52 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
-def test_search_renders_k_results_with_scores_and_labels(app: AppTest, fake_service):
+def test_search_renders_k_results_with_scores_labels_and_grades(app: AppTest, fake_service):
     upload(app, k=4)
     assert not app.exception
     assert fake_service.of("search") == [("search", "bird.png", 4, True)]
+    assert fake_service.options[-1] == {"box": None, "label": None, "offset": 0}
     cards = [m.value for m in app.markdown if m.value.startswith("**") and ". " in m.value]
     assert cards == ["**1. sparrow**", "**2. finch**", "**3. wren**", "**4. sparrow**"]
     captions = texts(app.caption)
     for score, item_id in ((0.9, 100), (0.85, 101), (0.8, 102), (0.75, 103)):
         assert f"score {score:.3f} · id {item_id}" in captions
+    assert "confidence 95%" in captions
     assert sum(b.label == "More like this" for b in app.button) == 4
     assert "model abc123def456" in captions and "index gen-7" in captions
+    badges = [m.value for m in app.markdown if "-badge[" in m.value]
+    assert badges == [
+        ":green-badge[strong match] :violet-badge[duplicate]",
+        ":orange-badge[weak match]",
+        ":gray-badge[no match]",
+        ":green-badge[strong match]",
+    ]
+    assert "Predicted label: **sparrow** (75% of the vote)" in texts(app.markdown)
+    assert "Heatmap colours: dark purple = low, yellow = high" in captions
+    assert not app.warning  # the top hit is a strong match
 
 
-def test_same_query_is_sent_once_and_k_change_asks_again(app: AppTest, fake_service):
+def test_no_good_match_is_said(app: AppTest, fake_service, monkeypatch: pytest.MonkeyPatch):
+    answer = fake_answer(3)
+    for hit in answer["results"]:
+        hit["match"] = "none"
+    monkeypatch.setattr(fake_service, "search", lambda *args, **kwargs: answer)
+    upload(app)
+    assert "No good match" in texts(app.warning)
+    assert texts(app.markdown).count(":gray-badge[no match]") == 3
+
+
+def test_same_query_is_sent_once_and_settings_ask_again(app: AppTest, fake_service):
     upload(app, k=3)
-    app.toggle(key="show_overlay").set_value(False).run()
+    app.selectbox(key="heatmap").set_value("Pivotal map").run()
+    app.slider(key="overlay_opacity").set_value(0.3).run()
+    assert not app.exception
     assert len(fake_service.of("search")) == 1
-    app.slider(key="k").set_value(5).run()
+    app.slider(key="k").set_value(5).run()  # not sent before the form is submitted
+    assert len(fake_service.of("search")) == 1
+    submit(app, k=5)
     assert fake_service.of("search")[-1] == ("search", "bird.png", 5, True)
-    app.toggle(key="explain").set_value(False).run()
+    submit(app, explain=False)
     assert fake_service.of("search")[-1] == ("search", "bird.png", 5, False)
 
 
@@ -92,10 +130,12 @@ def test_more_like_this_searches_by_the_item(app: AppTest, fake_service):
     assert "results for gallery item 102" in texts(app.markdown)
 
 
-def test_search_by_gallery_item_id(app: AppTest, fake_service):
-    app.number_input(key="item_id").set_value(7)
-    app.button(key="search_item").click().run()
+def test_search_by_gallery_item_id_with_the_form(app: AppTest, fake_service):
+    submit(app, item_id=7)
     assert fake_service.of("similar") == [("similar", 7, 10, True)]
+    assert app.number_input(key="item_id").value is None  # cleared: a later Search keeps item 7
+    submit(app, k=4)
+    assert fake_service.of("similar")[-1] == ("similar", 7, 4, True)
 
 
 def go_to(at: AppTest, page: str) -> AppTest:

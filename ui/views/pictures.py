@@ -13,6 +13,7 @@ from ui.drawing import ImageDecodeError, blend_overlay, decode_data_uri, make_th
 THUMB_SIDE = 256
 DETAIL_SIDE = 720
 CACHE_TTL_S = 600
+LABELS_TTL_S = 60  # a reindex may add labels
 
 
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=1024, show_spinner=False)
@@ -55,3 +56,18 @@ def with_overlay(
     if not show or overlay is None:
         return picture
     return blend_overlay(picture, overlay, opacity)
+
+
+@st.cache_data(ttl=LABELS_TTL_S, show_spinner=False)
+def fetch_labels(_api: ServiceClient) -> list[str]:
+    """The gallery's labels; a failure raises and so is not cached."""
+    return [name for name, _ in _api.labels()]
+
+
+def load_labels(api: ServiceClient) -> list[str]:
+    """The gallery's labels, or none when the service cannot list them (the filter then offers
+    only "All labels")."""
+    try:
+        return fetch_labels(api)
+    except ServiceError:
+        return []
