@@ -163,7 +163,9 @@ def _percentiles(times: list[float]) -> dict[str, float]:
 def format_table(result: dict[str, Any]) -> str:
     """RESULTS.md text."""
     lines = [
-        f"Load average before the run: {result['load_before']}.",
+        f"Load average (1, 5, 15 min) before the run: {result['load_before']}, after: "
+        f"{result['load_after']} (2 cores). Milvus Lite is the embedded engine of the tests (pure "
+        "Python behind gRPC, inside the serving process), not a Milvus server.",
         "",
         "| vectors (256-d, fine) | FAISS flat p50 / p95 ms | Milvus Lite FLAT p50 / p95 ms "
         "| Milvus recall@10 vs exact |",
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         service = measure_service(args, work)
     result = {"load_before": load_before, "clients": args.clients, "vectors": vectors}
     result["service"] = service
+    result["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(json.dumps(result))
     if not args.no_record:
         record("vector_store", format_table(result))

@@ -151,7 +151,8 @@ def embed_on_ray(
         if started:
             ray.shutdown()
     failed = [path for row, (_, path) in enumerate(todo) if row not in done]
-    if failed:
+    if failed:  # the workers' own warnings stay in Ray's logs: name the files here too
+        logger.warning("%d file(s) failed to decode, e.g. %s", len(failed), failed[:5])
         db.drop_items(failed)
     return failed
 

@@ -2,7 +2,9 @@
 
 Fields: ``format_version``, ``model_sha256``, ``checkpoint_sha256``, ``dim``, ``preprocessing``,
 ``metric``, ``index_type``, ``item_count``, ``gallery_root``, ``content_fingerprint``,
-``generation``, ``built_at`` and ``files`` (the sha256 of each generation file, checked at load).
+``generation``, ``built_at`` and ``files`` (the sha256 of each generation file, checked at load);
+``vector_store`` where the vectors went to Milvus instead of ``index.faiss`` (``uri``,
+``collection``, ``alias``, ``index_type``, rows ``upserted``/``deleted``: milvus_store.py).
 Version 1 folders (before ``format_version`` and ``files``) are still read; a newer version than
 this code knows is refused with a message.
 """
