@@ -1,0 +1,24 @@
+"""bench/vector_store.py: the vector part on a small set finds the exact top-10 in Milvus Lite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pymilvus")
+
+from bench.vector_store import format_table, measure_vectors, parse_args  # noqa: E402
+
+
+def test_small_vector_run_has_exact_recall(tmp_path: Path) -> None:
+    args = parse_args(["--dim", "16", "--queries", "5"])
+    row = measure_vectors(500, args, tmp_path)
+    assert row["milvus_recall_at_10"] == 1.0 and row["milvus_lite_ms"]["p50"] > 0
+    level = {"p50_ms": 1.0, "p95_ms": 2.0, "requests_per_s": 3.0, "errors": 0}
+    service = {name: {"1_clients": level, "16_clients": level} for name in ("faiss", "milvus_lite")}
+    service |= {"gallery_items": 4, "queries": 2, "identical_top10_share": 1.0}
+    service["milvus_recall_at_10_vs_faiss_flat"] = 1.0
+    result = {"load_before": "0", "load_after": "0", "clients": 16, "vectors": [row]}
+    text = format_table({**result, "service": service})
+    assert "| 500 |" in text and "| milvus_lite | 1.0 / 2.0 |" in text
