@@ -40,7 +40,7 @@ SETTINGS = {
     HEATMAP: HEATMAP_MODES[0],
     OPACITY: 0.6,
 }
-UPLOADS_KEPT = 8
+UPLOADS_KEPT = 4  # uploads stay in memory for Back: a few, not all
 
 Box = tuple[int, int, int, int]
 

@@ -134,3 +134,14 @@ def test_box_on_a_gallery_item_sends_its_image(make_app, fake_service):
     assert at.slider(key="box_x").value == (1, 30)
     assert fake_service.of("search") == [("search", "item-7", 3, True)]
     assert fake_service.options[-1]["box"] == (1, 2, 30, 20)
+
+
+def test_gallery_controls_are_kept_across_pages(app: AppTest, fake_service):
+    app.radio(key="page").set_value("Gallery").run()
+    app.selectbox(key="gallery_label").set_value("finch").run()
+    app.number_input(key="gallery_page").set_value(2).run()
+    app.radio(key="page").set_value("Search").run()
+    app.radio(key="page").set_value("Gallery").run()
+    assert not app.exception
+    assert app.selectbox(key="gallery_label").value == "finch"
+    assert fake_service.of("items")[-1] == ("items", 24, 24, "finch")

@@ -74,6 +74,7 @@ def render_controls(counts: dict[str, int], pages: int, total: int) -> None:
         key=LABEL_KEY,
         format_func=lambda name: name if name == ALL_LABELS else f"{name} ({counts[name]})",
         on_change=_first_page,
+        persist_state="session",
     )
     size_col.selectbox(
         "Items per page",
@@ -81,8 +82,11 @@ def render_controls(counts: dict[str, int], pages: int, total: int) -> None:
         index=PAGE_SIZES.index(PAGE_SIZE_DEFAULT),
         key=SIZE_KEY,
         on_change=_first_page,
+        persist_state="session",
     )
-    page_col.number_input("Page", min_value=1, max_value=pages, step=1, key=PAGE_NO_KEY)
+    page_col.number_input(
+        "Page", min_value=1, max_value=pages, step=1, key=PAGE_NO_KEY, persist_state="session"
+    )
     st.caption(f"{total} items · {pages} pages")
 
 
