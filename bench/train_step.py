@@ -32,7 +32,12 @@ import torch
 
 from bench.common.results import record
 from lodisc.config import EncoderConfig, LoDiscConfig
-from lodisc.method.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
+from lodisc.method.masking import (
+    apply_pixel_mask,
+    fuse_attention,
+    keep_indices,
+    pivotal_keep_mask,
+)
 from lodisc.models.encoder import forward_kept_tokens
 from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import pick_device
@@ -148,8 +153,7 @@ def breakdown(
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
         with model.attention.record() as rows:
             model.teacher_backbone(both)
-        scores = fuse_attention(torch.stack(rows, dim=1))
-    keep = keep_mask(scores, cfg.keep_ratio)
+    scores, keep = pivotal_keep_mask(rows, cfg.keep_ratio)
     grid = model.student.grid_size
 
     def student_fwd_bwd() -> None:
@@ -173,11 +177,10 @@ def breakdown(
 
     def mask_build() -> None:
         with torch.no_grad():
-            s = fuse_attention(torch.stack(rows, dim=1))
             if cfg.local_mode == "pixel":
-                apply_pixel_mask(both, keep_mask(s, cfg.keep_ratio), grid)
+                apply_pixel_mask(both, pivotal_keep_mask(rows, cfg.keep_ratio)[1], grid)
             else:
-                keep_indices(s, cfg.keep_ratio)
+                keep_indices(fuse_attention(torch.stack(rows, dim=1)), cfg.keep_ratio)
 
     kept = keep_indices(scores, cfg.keep_ratio)
     masked_views = apply_pixel_mask(both, keep, grid)

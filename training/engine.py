@@ -18,7 +18,7 @@ from tqdm import tqdm
 from lodisc.checkpoint import load_state, read_checkpoint, save_checkpoint, unwrap
 from lodisc.config import PretrainConfig
 from lodisc.evaluation.mask_diagnostics import mask_diagnostics
-from lodisc.method.masking import fuse_attention, keep_mask
+from lodisc.method.masking import pivotal_keep_mask
 from lodisc.method.schedules import cosine_lr, cosine_momentum, local_weight_at
 from lodisc.method.views import normalise_views
 from lodisc.models.lodisc_model import LoDiscModel
@@ -199,7 +199,7 @@ class Trainer:
         model = self.lodisc
         with model.attention.record() as rows:
             model.teacher_backbone(pixels.to(self.device))
-        keep = keep_mask(fuse_attention(torch.stack(rows, dim=1)), model.cfg.keep_ratio)
+        _, keep = pivotal_keep_mask(rows, model.cfg.keep_ratio)
         return mask_diagnostics(keep, masks, model.student.grid_size)
 
     def _log(self, record: dict[str, Any]) -> None:

@@ -20,6 +20,23 @@ def fuse_attention(cls_attention: torch.Tensor, layers: list[int] | None = None)
     return rows.float().clamp_min(tiny).log().sum(dim=1)
 
 
+def pivotal_keep_mask(
+    cls_rows: list[torch.Tensor], keep_ratio: float, layers: list[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LoDisc mask recipe from recorded teacher rows: fuse, then keep the top ``keep_ratio``.
+
+    Args:
+        cls_rows: L tensors (B, N), the head-averaged CLS attention rows of each layer.
+        keep_ratio: fraction of patches kept.
+        layers: layers fused (``None``: all).
+
+    Returns:
+        (B, N) float32 scores and the (B, N) bool mask of kept patches.
+    """
+    scores = fuse_attention(torch.stack(cls_rows, dim=1), layers)  # (B, N)
+    return scores, keep_mask(scores, keep_ratio)
+
+
 def num_kept(num_patches: int, keep_ratio: float) -> int:
     """Patches kept per image: the reference thresholds at sorted position ``int(ratio * N)``."""
     if not 0.0 < keep_ratio < 1.0:

@@ -10,7 +10,11 @@ from torch import nn
 
 from lodisc.config import EncoderConfig, LoDiscConfig
 from lodisc.method.losses import info_nce
-from lodisc.method.masking import apply_pixel_mask, fuse_attention, keep_indices, keep_mask
+from lodisc.method.masking import (
+    apply_pixel_mask,
+    keep_indices,
+    pivotal_keep_mask,
+)
 from lodisc.models.attention import CLSAttentionRecorder
 from lodisc.models.encoder import Encoder, forward_kept_tokens
 from lodisc.models.hybrid import shares_frozen_stem
@@ -81,8 +85,7 @@ class LoDiscModel(nn.Module):
             zero = loss_global.new_zeros(())
             return StepOutput(loss_global, loss_global.detach(), zero, None)
         with torch.no_grad():
-            scores = fuse_attention(torch.stack(rows, dim=1))  # (2B, N)
-            keep = keep_mask(scores, self.cfg.keep_ratio)
+            scores, keep = pivotal_keep_mask(rows, self.cfg.keep_ratio)  # (2B, N) each
             km1, km2 = self._masked_keys(views, inputs, scores, keep).chunk(2)
         loss_local = info_nce(q1, km2, self.cfg.temperature) + info_nce(
             q2, km1, self.cfg.temperature
