@@ -32,6 +32,7 @@ from lodisc.inference.pivotal import pivotal_map
 PART_MASK_OFFSET = 2  # mask values: 0 background, 1 body, 2 + s part slot s
 MATCH_KEEP_RATIO = 0.3  # query patches matched, as the service's default match_keep_ratio
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ENCODE_BATCH = 32  # images per encoder call
 
 
 @dataclass
@@ -77,12 +78,17 @@ def sharing_pairs(data_dir: Path, split: str, per_pair: int) -> list[tuple[Path,
 
 
 def _explain(encoder: OnnxEncoder, paths: list[Path]) -> tuple[np.ndarray, ...]:
-    """Normalised batch, embeddings, pivotal maps (B, rows, cols) and patch tokens of images."""
-    batch = preprocess_batch([load_rgb(p) for p in paths], encoder.preprocessing)
-    out = encoder.run(batch, explain=True)
-    assert out.cls_attention is not None and out.patch_tokens is not None
-    maps = np.stack([pivotal_map(rows, encoder.grid_size) for rows in out.cls_attention])
-    return batch, out.embedding, maps, out.patch_tokens
+    """Normalised batch, embeddings, pivotal maps (B, rows, cols) and patch tokens of images,
+    encoded ``ENCODE_BATCH`` at a time."""
+    parts = []
+    for start in range(0, len(paths), ENCODE_BATCH):
+        chunk = paths[start : start + ENCODE_BATCH]
+        batch = preprocess_batch([load_rgb(p) for p in chunk], encoder.preprocessing)
+        out = encoder.run(batch, explain=True)
+        assert out.cls_attention is not None and out.patch_tokens is not None
+        maps = np.stack([pivotal_map(rows, encoder.grid_size) for rows in out.cls_attention])
+        parts.append((batch, out.embedding, maps, out.patch_tokens))
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
 def part_contrast(
