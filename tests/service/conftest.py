@@ -1,8 +1,14 @@
 """Service fixtures: a random-init tiny ONNX model, a published index of the synthetic gallery,
-settings for them, and one running app shared by the read-only tests."""
+settings for them, and one running app shared by the read-only tests.
+
+``settings`` (and so ``client``) is parametrised over the vector stores: the in-process FAISS
+index and Milvus Lite (its own ``.db`` file: Milvus Lite is one process per file), so every test
+that takes them runs against both back ends.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import zlib
@@ -22,6 +28,7 @@ from service.main import create_app
 from training import export_onnx
 
 API_KEY = "test-admin-key"
+VECTOR_STORES = ["faiss", "milvus-lite"]
 
 
 def export_model(cfg: EncoderConfig, out: Path, seed: int = 0) -> Path:
@@ -36,8 +43,13 @@ def export_model(cfg: EncoderConfig, out: Path, seed: int = 0) -> Path:
 
 
 def make_settings(model: Path, index_dir: Path, **overrides: object) -> Settings:
-    """Settings that ignore the environment's ``.env`` file."""
+    """Settings that ignore the environment's ``.env`` file and name the index's vector store."""
     values: dict[str, object] = {"model_path": model, "index_dir": index_dir, "api_key": API_KEY}
+    manifest = Path(index_dir) / "manifest.json"
+    if manifest.is_file():  # an index published into Milvus names its store
+        entry = json.loads(manifest.read_text()).get("vector_store")
+        if entry:
+            values["vector_store"] = entry["uri"]
     return Settings(_env_file=None, **{**values, **overrides})  # type: ignore[arg-type,call-arg]
 
 
@@ -83,8 +95,22 @@ def index_dir(service_model: Path, gallery: Path, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
-def settings(service_model: Path, index_dir: Path) -> Settings:
-    return make_settings(service_model, index_dir)
+def milvus_index_dir(
+    service_model: Path, gallery: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The gallery published into a Milvus Lite file of its own."""
+    pytest.importorskip("pymilvus")
+    out = tmp_path_factory.mktemp("service-index-milvus")
+    store = str(out.parent / f"{out.name}.db")
+    build_index(service_model, gallery, out, "flat", "cpu", workers=0, vector_store=store)
+    return out
+
+
+@pytest.fixture(scope="session", params=VECTOR_STORES)
+def settings(request: pytest.FixtureRequest, service_model: Path, index_dir: Path) -> Settings:
+    if request.param == "faiss":
+        return make_settings(service_model, index_dir)
+    return make_settings(service_model, request.getfixturevalue("milvus_index_dir"))
 
 
 @pytest.fixture(scope="session")

@@ -147,7 +147,8 @@ def test_watch_swaps_on_a_new_generation_and_skips_a_bad_one(
     settings: Settings,
 ) -> None:
     copy, out = own_index
-    watched = settings.model_copy(update={"index_dir": out, "calibration_sample": 0})
+    update = {"index_dir": out, "calibration_sample": 0, "vector_store": "faiss"}  # own index
+    watched = settings.model_copy(update=update)
     with TestClient(create_app(watched)) as client:
         slot = client.app_state["slot"]
         watch = GenerationWatch(slot, client.app_state["batcher"], watched)
