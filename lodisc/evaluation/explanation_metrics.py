@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 EMBED_CHUNK = 16  # blanked copies encoded per call
+DELETION_POINTS = 17  # similarities measured per deletion curve (a 4 x 4 grid: every count)
 
 
 def patch_coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -64,8 +65,10 @@ def deletion_curve(
     hit_image: np.ndarray,
     order: np.ndarray,
     grid: tuple[int, int],
+    points: int = DELETION_POINTS,
 ) -> np.ndarray:
-    """Cosine of the query to the hit as its patches are blanked one by one in ``order``.
+    """Cosine of the query to the hit as its patches are blanked in ``order``, at ``points``
+    evenly spaced counts from none to all (every count when the grid has fewer patches).
 
     Args:
         embed: (T, 3, S, S) -> (T, D) L2-normalised embeddings.
@@ -75,9 +78,10 @@ def deletion_curve(
         grid: (rows, cols).
 
     Returns:
-        (N + 1,) similarities after removing 0..N patches.
+        (S,) similarities after removing 0..N patches (S = min(N + 1, points)).
     """
-    steps = np.arange(len(order) + 1)
+    count = len(order)
+    steps = np.unique(np.round(np.linspace(0, count, min(count + 1, points))).astype(np.int64))
     chunks = [
         embed(blank_patches(hit_image, order, grid, steps[start : start + EMBED_CHUNK]))
         for start in range(0, len(steps), EMBED_CHUNK)
