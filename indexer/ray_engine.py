@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0  # an unreachable --ray-address fails within this, never hangs
 CPUS_PER_ACTOR = 4  # on CPU clusters: one ONNX session per this many cores (intra-op threads)
+# Decode tasks ask for less CPU than an actor (1), so that Ray Data does not fuse decoding into the
+# actors (it fuses stages of equal resources): fused, each actor decodes and embeds in turn.
+DECODE_CPUS = 0.5
 RAY_PORT = 6379  # ray start --head's GCS port, when an address names none
 CLIENT_PORT = 10001  # the Ray Client server's port (ray://HOST)
 
@@ -94,16 +98,20 @@ class EmbedActor:
     """Ray actor: one ONNX Runtime (or PyTorch) session embedding decoded batches."""
 
     def __init__(self, model_path: str, runtime: str, device: str) -> None:
+        import ray
+
         self.backend = load_backend(Path(model_path), runtime, device)
+        self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``row`` (B,), ``vector`` (B, D) float32 and ``tokens`` (B, T, D) float16."""
+        """``row`` (B,), ``vector`` (B, D) float32, ``tokens`` (B, T, D) float16, ``node`` (B,)."""
         images = normalise(batch["pixels"], self.backend.preprocessing)  # (B, 3, S, S) float32
         vectors, tokens = self.backend.embed_with_tokens(images)
         return {
             "row": batch["row"],
             "vector": np.asarray(vectors, dtype=np.float32),
             "tokens": np.asarray(tokens, dtype=np.float16),
+            "node": np.full(len(batch["row"]), self.node),  # which Ray node did the work
         }
 
 
@@ -121,6 +129,7 @@ def embed_on_ray(
     address: str | None = None,
     actors: int | None = None,
     actor: type[EmbedActor] = EmbedActor,
+    node_rows: Counter[str] | None = None,
 ) -> list[str]:
     """Embed the missing contents ``todo`` on Ray; commits each batch as it arrives (resumable).
 
@@ -135,6 +144,7 @@ def embed_on_ray(
         address: a Ray cluster (``HOST:PORT``, ``ray://HOST:PORT``, ``auto``); None starts one.
         actors: encoder sessions (default: one per GPU, else one per ``CPUS_PER_ACTOR`` CPUs).
         actor: the actor class (tests pass one that crashes, to check Ray's retries).
+        node_rows: when given, filled with the number of images each Ray node id embedded.
 
     Returns:
         Relative paths that failed to decode (dropped from the items, as the local engine does).
@@ -144,9 +154,10 @@ def embed_on_ray(
     import ray
 
     started = start_ray(address)
+    per_node = node_rows if node_rows is not None else Counter()
     try:
         done = _run_pipeline(db, model_path, runtime, device, model, gallery, todo, spec,
-                             batch_size, progress, actors, actor)  # fmt: skip
+                             batch_size, progress, actors, actor, per_node)  # fmt: skip
     finally:
         if started:
             ray.shutdown()
@@ -170,6 +181,7 @@ def _run_pipeline(
     progress: bool,
     actors: int | None,
     actor: type[EmbedActor],
+    node_rows: Counter[str],
 ) -> set[int]:
     """Build and drain the dataset; returns the rows of ``todo`` that were embedded."""
     import ray
@@ -185,6 +197,7 @@ def _run_pipeline(
         batch_size=batch_size,
         batch_format="numpy",
         fn_kwargs={"root": str(gallery), "spec": spec},
+        num_cpus=DECODE_CPUS,
     )
     embedded = dataset.map_batches(
         actor,
@@ -201,6 +214,8 @@ def _run_pipeline(
         rows = batch["row"].tolist()
         db.store_embeddings(model, [todo[r][0] for r in rows], batch["vector"], batch["tokens"])
         done.update(rows)
+        node_rows.update(batch["node"].tolist())
         bar.update(len(rows))
     bar.close()
+    logger.info("images embedded per Ray node: %s", dict(node_rows))
     return done

@@ -113,3 +113,39 @@ def test_a_killed_actor_is_restarted_and_the_job_completes(
     local_items, local_vectors, _ = _vectors(tmp_path / "local")
     crash_items, crash_vectors, _ = _vectors(out)
     assert crash_items == local_items and np.abs(crash_vectors - local_vectors).max() < 1e-5
+
+
+@pytest.mark.slow  # two Ray nodes start in about 30 s on 2 busy cores (bench/ray_engine.py too)
+def test_work_spreads_over_two_nodes(tiny_onnx: Path, gallery: Path, tmp_path: Path) -> None:
+    from collections import Counter
+
+    from ray.cluster_utils import Cluster
+
+    from indexer.embedder import load_backend
+    from indexer.ray_engine import embed_on_ray
+    from lodisc.hashing import file_sha256
+
+    if ray.is_initialized():
+        ray.shutdown()  # a module-scoped local Ray may still be up
+    node_args = {"num_cpus": 2, "object_store_memory": 80 * 2**20}
+    cluster = Cluster(initialize_head=True, head_node_args=node_args)
+    cluster.add_node(**node_args)
+    backend = load_backend(tiny_onnx, "onnx", "cpu")
+    model = file_sha256(tiny_onnx)
+    db = GalleryDB(tmp_path / "gallery.sqlite")
+    node_rows: Counter[str] = Counter()
+    try:
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+        cluster.wait_for_nodes()
+        db.scan(gallery)
+        todo = db.missing_embeddings(model)
+        failed = embed_on_ray(
+            db, tiny_onnx, "onnx", "cpu", model, backend.preprocessing, gallery, todo, 2,
+            False, actors=2, node_rows=node_rows,
+        )  # fmt: skip
+    finally:
+        db.close()
+        ray.shutdown()
+        cluster.shutdown()
+    assert failed == [] and sum(node_rows.values()) == len(todo)
+    assert len(node_rows) == 2, node_rows  # both nodes embedded a share
