@@ -28,7 +28,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from bench.common.results import record
+from bench.common.results import report
 from bench.common.search_probes import measure_index, probe
 from bench.common.synthetic_vectors import DATASETS, clustered_vectors
 from bench.common.tables import format_faiss, not_run_note
@@ -176,11 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         result["not_run"] = not_run_note(result["not_run_1m_estimate_s"])
     result["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
     table = "\n".join(format_faiss(args, result, GOALS["recall_at_10"]))
-    print(table)
-    if not args.no_record:
-        record(args.section, table)
-    print(json.dumps(result))
-    return 0
+    return report(table, result, args.section, args.no_record)
 
 
 if __name__ == "__main__":

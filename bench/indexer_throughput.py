@@ -16,7 +16,6 @@ bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common.results import record
+from bench.common.results import add_gallery_args, report
 from bench.common.synthetic_photos import write_photo_gallery
 from bench.common.tables import format_indexer
 from harness.random_model import export_random_model
@@ -45,10 +44,7 @@ GOALS = {"index_vs_encoder": 0.85}
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="vit_tiny_patch16_224")
-    parser.add_argument("--img-size", type=int, default=224)
-    parser.add_argument("--images", type=int, default=384, help="gallery JPEGs")
-    parser.add_argument("--photo-size", default="500x375", help="gallery image WIDTHxHEIGHT")
+    add_gallery_args(parser)
     parser.add_argument("--classes", type=int, default=8, help="gallery label folders")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="decode workers of the indexer")
@@ -203,11 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure_indexer(Path(tmp), args)
     result["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
     table = "\n".join(format_indexer(args, result, GOALS["index_vs_encoder"]))
-    print(table)
-    if not args.no_record:
-        record(args.section, table)
-    print(json.dumps(result))
-    return 0
+    return report(table, result, args.section, args.no_record)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import Any
 import ray
 from ray.cluster_utils import Cluster
 
-from bench.common.results import record
+from bench.common.results import add_gallery_args, record
 from bench.common.synthetic_photos import write_photo_gallery
 from harness.random_model import export_random_model
 from indexer.build_index import build_index
@@ -44,10 +44,7 @@ OBJECT_STORE_BYTES = 200 * 2**20  # per node: a few batches of 224 px crops in f
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="vit_tiny_patch16_224")
-    parser.add_argument("--img-size", type=int, default=224)
-    parser.add_argument("--images", type=int, default=384, help="gallery JPEGs")
-    parser.add_argument("--photo-size", default="500x375", help="gallery image WIDTHxHEIGHT")
+    add_gallery_args(parser)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="decode workers, local engine")
     parser.add_argument("--rounds", type=int, default=2, help="alternations local / ray")

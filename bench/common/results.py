@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import fcntl
+import json
 import platform
 import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,3 +49,20 @@ def record(name: str, body: str, command: list[str] | None = None) -> None:
         handle.seek(0)
         handle.truncate()
         handle.write(text)
+
+
+def report(table: str, result: dict[str, Any], section: str, no_record: bool) -> int:
+    """A benchmark's ending: print its table, record it (unless ``no_record``), print the JSON."""
+    print(table)
+    if not no_record:
+        record(section, table)
+    print(json.dumps(result))
+    return 0
+
+
+def add_gallery_args(parser: argparse.ArgumentParser) -> None:
+    """The options of benchmarks that index a generated JPEG gallery with a timm ViT."""
+    parser.add_argument("--arch", default="vit_tiny_patch16_224")
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--images", type=int, default=384, help="gallery JPEGs")
+    parser.add_argument("--photo-size", default="500x375", help="gallery image WIDTHxHEIGHT")
