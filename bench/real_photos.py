@@ -87,6 +87,7 @@ def train_one(data: Path, out: Path, method: str, seed: int, args: argparse.Name
     flags += ["--max-steps", str(args.steps), "--batch-size", str(args.batch_size)]
     flags += ["--epochs", str(args.epochs), "--set", "log_every=1", *METHODS[method]]
     flags += ["--img-size", str(args.img_size), "--local-mode", args.local_mode]
+    flags += [*(["--lr", str(args.lr)] if args.lr else []), *(f"--set={item}" for item in args.set)]
     if (out / "checkpoint.pt").is_file():
         flags.append("--resume")
     if pretrain.main(flags) != 0:
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--local-mode", choices=["pixel", "drop"], default="pixel")
+    parser.add_argument("--lr", type=float, help="base learning rate (default: the config's)")
+    parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     parser.add_argument("--config", default=str(CONFIG))
     parser.add_argument("--work", default=str(REPO / "runs" / "real_photos"))
     parser.add_argument("--section", default="real_photos", help="RESULTS.md section name")
@@ -180,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     body = (
         f"Seeds {args.seeds}; `{Path(args.config).name}` at {args.img_size} px, batch "
         f"{args.batch_size}, {args.steps} steps of a {args.epochs}-epoch schedule, local mode "
-        f"{args.local_mode}; mean (min-max) over seeds, last checkpoint.\n\n{table}\n\n"
+        f"{args.local_mode}, lr {args.lr or cfg.lr}, overrides {args.set}; mean (min-max) over "
+        f"seeds, last checkpoint.\n\n{table}\n\n"
         f"Summary (mean mAP, step time LoDisc / MoCo v3): `{json.dumps(summary)}`"
     )
     if not args.no_record:
