@@ -146,6 +146,7 @@ class PretrainConfig:
     log_every: int = 10
     diagnostic_every: int = 50  # steps between mask diagnostics (when object masks exist)
     max_steps: int = 0  # >0 stops after this many optimiser steps (benchmarks, smoke runs)
+    max_minutes: float = 0.0  # >0 stops after this much wall time, with a resumable checkpoint
     resume: bool = False
 
     @classmethod

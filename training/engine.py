@@ -117,6 +117,8 @@ class Trainer:
             self.save()
             if self.cfg.max_steps and self.progress.step >= self.cfg.max_steps:
                 return
+            if self.out_of_time():
+                return
 
     def _run_epoch(self) -> bool:
         """One (possibly partial) epoch; False when ``max_steps`` stopped it early."""
@@ -144,7 +146,15 @@ class Trainer:
                 self._log({"step": self.progress.step, "diagnostic": self.diagnose()})
             if self.cfg.max_steps and self.progress.step >= self.cfg.max_steps:
                 return self.progress.batch_in_epoch >= steps
+            if self.out_of_time():
+                logger.info("time budget of %.1f minutes reached: saving", self.cfg.max_minutes)
+                return self.progress.batch_in_epoch >= steps
         return True
+
+    def out_of_time(self) -> bool:
+        """Whether ``max_minutes`` of wall time have passed since this process started training."""
+        budget = self.cfg.max_minutes * 60.0
+        return budget > 0 and time.perf_counter() - self.started >= budget
 
     def _step(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, Any]:
         """One optimiser step; raises :class:`NonFiniteLossError` before touching the weights."""

@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    parser.add_argument(
+        "--max-minutes", type=float, help="stop after this much training time (resumable)"
+    )
     parser.add_argument("--num-workers", type=int)
     parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt exactly")
     parser.add_argument(
@@ -86,6 +89,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[PretrainConfig, InitSource
         "init": args.init,
         "seed": args.seed,
         "max_steps": args.max_steps,
+        "max_minutes": args.max_minutes,
         "num_workers": args.num_workers,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flat.items() if v is not None})

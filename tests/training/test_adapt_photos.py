@@ -68,3 +68,23 @@ def test_fingerprint_follows_content(tmp_path: Path) -> None:
     assert adapt_photos.folder_fingerprint(tmp_path) == first
     shutil.copy(tmp_path / "a.png", tmp_path / "b.png")
     assert adapt_photos.folder_fingerprint(tmp_path) != first
+
+
+def test_a_time_budget_stops_training_with_a_resumable_checkpoint(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    from training import pretrain
+
+    out = tmp_path / "run"
+    args = [
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--config",
+        "training/configs/tiny_cpu.yaml",
+    ]
+    assert pretrain.main([*args, "--epochs", "50", "--max-minutes", "0.001"]) == 0
+    steps = [line for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert 1 <= len(steps) < 50  # stopped early, after at least one step
+    assert pretrain.main([*args, "--epochs", "50", "--max-minutes", "0.001", "--resume"]) == 0
