@@ -10,7 +10,6 @@ threads (idle ones left out), then files each sampled stack under the first stag
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from bench.common.results import record
+from bench.common.results import report
 from harness.live_server import run_server
 from harness.random_model import export_random_model
 from harness.search_load import query_bodies, run_load
@@ -114,12 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         result = profile(args, Path(tmp))
-    table = format_table(result)
-    print(table)
-    print(json.dumps(result))
-    if not args.no_record:
-        record("profile_search", table)
-    return 0
+    return report(format_table(result), result, "profile_search", args.no_record)
 
 
 if __name__ == "__main__":

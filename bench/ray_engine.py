@@ -14,7 +14,6 @@ Goal: Ray images/s >= 0.8x the local engine's. Part 2: a two-node cluster on thi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 import ray
 from ray.cluster_utils import Cluster
 
-from bench.common.results import add_gallery_args, record
+from bench.common.results import add_gallery_args, report
 from bench.common.synthetic_photos import write_photo_gallery
 from harness.random_model import export_random_model
 from indexer.build_index import build_index
@@ -194,12 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     result["load_after"] = _load()
     result["cores"] = len(os.sched_getaffinity(0))
     result["busy"] = max(load_before, os.getloadavg()[0]) > 3
-    table = format_table(result)
-    print(table)
-    print(json.dumps(result))
-    if not args.no_record:
-        record("ray_engine", table)
-    return 0
+    return report(format_table(result), result, "ray_engine", args.no_record)
 
 
 if __name__ == "__main__":

@@ -161,13 +161,8 @@ class MilvusStore:
     def search(
         self, queries: np.ndarray, k: int, among: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k cosine similarities (B, k) float32 and ids (B, k) int64; missing slots id -1.
-
-        Args:
-            queries: (B, D) vectors (normalised here).
-            k: results per query.
-            among: only these ids are candidates (Milvus filters inside the search, as FAISS's
-                ID selector does).
+        """As :meth:`FaissIndex.search` (``among`` becomes Milvus's ``id in [...]`` filter, applied
+        inside the search).
         """
         unit = normalise(queries)  # (B, D)
         scores = np.full((len(unit), k), -np.inf, dtype=np.float32)
