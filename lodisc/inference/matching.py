@@ -57,8 +57,8 @@ def local_scores(
     Args:
         query_patches: (N, D) query patch tokens.
         query_heat: (rows, cols) query pivotal map.
-        hit_patches: (K, M, D) patch tokens of K hits (M patches each, e.g. their stored pivotal
-            tokens or all of them).
+        hit_patches: (K, M, D) L2-normalised patch tokens of K hits (M patches each: their
+            stored pivotal tokens, which the indexer normalises; not normalised again here).
         keep_ratio: share of the query's patches matched.
 
     Returns:
@@ -67,7 +67,7 @@ def local_scores(
     order, weights = pivotal_weights(query_heat, keep_ratio)
     queries = normalise(query_patches[order])  # (T, D)
     count, per_hit, dim = hit_patches.shape
-    hits = normalise(hit_patches.reshape(-1, dim))  # (K * M, D)
+    hits = hit_patches.reshape(-1, dim)  # (K * M, D), unit rows as the index stores them
     # One matrix product (BLAS) rather than an einsum: the re-ranking cost is this line.
     best = (queries @ hits.T).reshape(len(order), count, per_hit).max(axis=2)  # (T, K)
     return (weights @ best).astype(np.float32)

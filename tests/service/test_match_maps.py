@@ -52,7 +52,9 @@ def test_maps_are_unit_scaled_and_an_identical_hit_matches_itself() -> None:
         assert match.hit_map.shape == (4, 4) and match.query_map.shape == (4, 4)
         assert match.hit_map.min() == 0.0 and match.hit_map.max() == 1.0
     assert same.local_score > 0.999 > different.local_score
-    scores = local_scores(query, heat, np.stack([query, other]), 0.3)
+    unit = np.stack([query, other])
+    unit /= np.linalg.norm(unit, axis=-1, keepdims=True)  # stored tokens are unit rows
+    scores = local_scores(query, heat, unit, 0.3)
     np.testing.assert_allclose(scores, [same.local_score, different.local_score], rtol=1e-5)
     assert np.argmax(same.hit_map) == np.argmax(heat)  # the most pivotal patch finds itself
 

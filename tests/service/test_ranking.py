@@ -26,7 +26,8 @@ def test_rerank_combines_global_and_local_scores() -> None:
     query = Explanation(np.zeros(8, np.float32), heat, patches)
     own = pivotal_query_tokens(query, 2)
     np.testing.assert_array_equal(own, patches[:2])
-    stored = np.stack([rng.normal(size=(2, 8)), own]).astype(np.float16)  # item 1 random, 2 = query
+    stored = np.stack([rng.normal(size=(2, 8)), own])  # item 1 random, item 2 = the query's
+    stored = (stored / np.linalg.norm(stored, axis=-1, keepdims=True)).astype(np.float16)
     reranker = Reranker(
         PivotalTokens(np.array([1, 2]), stored), candidates=2, weight=0.5, keep_ratio=0.5
     )
