@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from bench.common.results import record
-from harness.trust_study import image_paths
+from harness.trust_study import alternating_p50_ms, image_paths
 from indexer.build_index import build_index
 from lodisc.config import PretrainConfig
 from service.config import Settings
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    rows, times = [], {}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         photo_checkpoint = pretrained_start(PretrainConfig.from_yaml(RECIPE), work / "photo")
@@ -61,20 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings(_env_file=None, model_path=onnx, index_dir=index)  # type: ignore[call-arg]
             clients[name] = TestClient(create_app(settings))
             rows.append([name, rate])
-            times[name] = []
         queries = image_paths(args.gallery)[:: max(1, count // args.queries)][: args.queries]
-        for client in clients.values():
-            client.__enter__()
-        try:
-            for path in queries:
-                for name, client in clients.items():
-                    start = time.perf_counter()
-                    answer = client.post("/search", files={"image": (path.name, path.read_bytes())})
-                    times[name].append(time.perf_counter() - start)
-                    assert answer.status_code == 200
-        finally:
+        with ExitStack() as stack:
             for client in clients.values():
-                client.__exit__(None, None, None)
+                stack.enter_context(client)
+            p50 = alternating_p50_ms(clients, queries)
     lines = [
         f"Gallery {args.gallery.parent.name}/{args.gallery.name} ({count} images), "
         f"{len(queries)} queries alternating; "
@@ -84,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|",
     ]
     for name, rate in rows:
-        lines.append(f"| {name} | {rate:.1f} | {statistics.median(times[name]) * 1e3:.1f} |")
-    demo, photo = (statistics.median(times[n]) for n in times)
+        lines.append(f"| {name} | {rate:.1f} | {p50[name]:.1f} |")
+    demo, photo = p50.values()
     lines += [
         "",
         f"Photo / demo `/search` p50: {photo / demo:.2f}x; indexing: {rows[0][1] / rows[1][1]:.2f}x slower.",

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from bench.common.results import record
 from harness.trust_study import (
+    alternating_p50_ms,
     calibration_rates,
     encode_folder,
     image_paths,
@@ -132,16 +131,11 @@ def rerank_latency(model: Path, gallery: Path, queries: list[Path], work: Path) 
     index = work / "latency-index"
     build_index(model, gallery, index, index_kind="flat", workers=0)
     base = Settings(_env_file=None, model_path=model, index_dir=index)  # type: ignore[call-arg]
-    times: dict[bool, list[float]] = {False: [], True: []}
-    clients = {on: TestClient(create_app(base.model_copy(update={"rerank": on}))) for on in times}
-    with clients[False], clients[True]:
-        for path in queries * 2:
-            for on, client in clients.items():
-                start = time.perf_counter()
-                answer = client.post("/search", files={"image": (path.name, path.read_bytes())})
-                times[on].append(time.perf_counter() - start)
-                assert answer.status_code == 200
-    off, on = statistics.median(times[False]) * 1e3, statistics.median(times[True]) * 1e3
+    settings = {"off": {"rerank": False}, "on": {"rerank": True}}
+    clients = {k: TestClient(create_app(base.model_copy(update=v))) for k, v in settings.items()}
+    with clients["off"], clients["on"]:
+        p50 = alternating_p50_ms(clients, queries * 2)
+    off, on = p50["off"], p50["on"]
     return (
         f"/search p50 {off:.1f} ms without re-ranking, {on:.1f} ms with R = 100 ({on / off:.2f}x)"
     )

@@ -9,10 +9,14 @@
 from __future__ import annotations
 
 import io
+import statistics
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -113,24 +117,34 @@ class CalibrationRates:
     in_domain_queries: int
 
 
+@contextmanager
+def served_gallery(
+    model: Path, gallery: Path, workers: int = 0, **settings: Any
+) -> Iterator[TestClient]:
+    """``gallery`` indexed with ``model`` in a temporary folder and served in-process (the app's
+    default settings, updated with ``settings``)."""
+    with tempfile.TemporaryDirectory() as work:
+        index_dir = Path(work) / "index"
+        build_index(model, gallery, index_dir, index_kind="flat", workers=workers)
+        base = Settings(_env_file=None, model_path=model, index_dir=index_dir)  # type: ignore[call-arg]
+        with TestClient(create_app(base.model_copy(update=settings))) as client:
+            yield client
+
+
 def calibration_rates(
     model: Path, gallery: Path, in_domain: Sequence[Path], out_of_domain: Sequence[Path]
 ) -> CalibrationRates:
     """Index ``gallery`` with ``model`` and query it through the app (default settings)."""
-    with tempfile.TemporaryDirectory() as work:
-        index_dir = Path(work) / "index"
-        build_index(model, gallery, index_dir, index_kind="flat", workers=0)
-        settings = Settings(_env_file=None, model_path=model, index_dir=index_dir)  # type: ignore[call-arg]
-        with TestClient(create_app(settings)) as client:
+    with served_gallery(model, gallery) as client:
 
-            def top_hit(path: Path) -> dict:
-                files = {"image": (path.name, path.read_bytes())}
-                answer = client.post("/search", files=files, params={"k": 1})
-                assert answer.status_code == 200, answer.text
-                return answer.json()["results"][0]
+        def top_hit(path: Path) -> dict:
+            files = {"image": (path.name, path.read_bytes())}
+            answer = client.post("/search", files=files, params={"k": 1})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["results"][0]
 
-            inside = [(top_hit(p), p.parent.name) for p in in_domain]
-            outside = [top_hit(p) for p in out_of_domain]
+        inside = [(top_hit(p), p.parent.name) for p in in_domain]
+        outside = [top_hit(p) for p in out_of_domain]
     correct = [hit for hit, label in inside if hit["label"] == label]
     return CalibrationRates(
         ood_none=float(np.mean([hit["match"] == "none" for hit in outside])),
@@ -171,16 +185,25 @@ def region_rates(
 ) -> RegionRates:
     """Search objects shown small on a large background, whole and by a box around them."""
     whole, boxed = [], []
-    with tempfile.TemporaryDirectory() as work:
-        index_dir = Path(work) / "index"
-        build_index(model, gallery, index_dir, index_kind="flat", workers=0)
-        settings = Settings(_env_file=None, model_path=model, index_dir=index_dir)  # type: ignore[call-arg]
-        with TestClient(create_app(settings)) as client:
-            for seed, path in enumerate(queries):
-                data, box = on_background(path, scale, seed)
-                files = {"image": ("q.png", data, "image/png")}
-                for params, into in (({}, whole), ({"box": ",".join(map(str, box))}, boxed)):
-                    answer = client.post("/search", files=files, params={"k": 1, **params})
-                    assert answer.status_code == 200, answer.text
-                    into.append(answer.json()["results"][0]["label"] == path.parent.name)
+    with served_gallery(model, gallery) as client:
+        for seed, path in enumerate(queries):
+            data, box = on_background(path, scale, seed)
+            files = {"image": ("q.png", data, "image/png")}
+            for params, into in (({}, whole), ({"box": ",".join(map(str, box))}, boxed)):
+                answer = client.post("/search", files=files, params={"k": 1, **params})
+                assert answer.status_code == 200, answer.text
+                into.append(answer.json()["results"][0]["label"] == path.parent.name)
     return RegionRates(float(np.mean(whole)), float(np.mean(boxed)), len(queries))
+
+
+def alternating_p50_ms(clients: dict[str, TestClient], queries: Sequence[Path]) -> dict[str, float]:
+    """``/search`` p50 (ms) of each client, its requests alternating with the others' so that
+    the ratios between them hold on a busy machine too."""
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    for path in queries:
+        for name, client in clients.items():
+            start = time.perf_counter()
+            answer = client.post("/search", files={"image": (path.name, path.read_bytes())})
+            times[name].append(time.perf_counter() - start)
+            assert answer.status_code == 200, answer.text
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
