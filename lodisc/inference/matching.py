@@ -91,7 +91,9 @@ def explain_matches(
     order, weights = pivotal_weights(query_heat, keep_ratio)  # (T,), (T,)
     queries = normalise(query_patches)  # (N, D)
     hits = hit_patches / np.maximum(np.linalg.norm(hit_patches, axis=-1, keepdims=True), 1e-12)
-    similarity = np.einsum("nd,kmd->knm", queries, hits.astype(np.float32))  # (K, N, M)
+    count, per_hit, dim = hits.shape
+    flat = (queries @ hits.reshape(-1, dim).T.astype(np.float32)).reshape(-1, count, per_hit)
+    similarity = flat.transpose(1, 0, 2)  # (K, N, M): one matrix product, not an einsum
     pivotal = query_heat.reshape(1, -1, 1).astype(np.float32)  # (1, N, 1) in [0, 1]
     covered = np.maximum(similarity, 0.0)
     hit_maps = _unit_scale((pivotal * covered).max(axis=1))  # (K, M)
