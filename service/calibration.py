@@ -47,7 +47,8 @@ class CalibrationOptions:
     none_margin: float = 0.02  # cosine below that quantile still counted as weak
     strong_quantile: float = 0.25  # at or above this quantile: strong
     duplicate_score: float = 0.995  # cosine at or above which a hit is a (near) duplicate
-    bank_tokens: int = 32768  # stored pivotal tokens searched for a query's coverage
+    bank_tokens: int = 8192  # stored pivotal tokens searched for a query's coverage
+    coverage_tokens: int = 16  # a query's most pivotal tokens looked up (the search's cost)
     coverage_items: int = 500  # gallery items whose own coverage sets the scale
     seed: int = 0
 
@@ -132,10 +133,12 @@ class TokenCoverage:
 
     bank: faiss.Index
     none_below: float
+    tokens: int = 16  # a query's most pivotal tokens that are looked up
 
     def of(self, query_tokens: np.ndarray) -> float:
-        """Mean cosine of a query's (T, D) pivotal tokens to their nearest gallery token."""
-        unit = normalise(query_tokens)
+        """Mean cosine of a query's most pivotal tokens ((T, D), most pivotal first) to their
+        nearest gallery token."""
+        unit = normalise(query_tokens[: self.tokens])
         scores, _ = self.bank.search(unit, 1)
         return float(scores.mean())
 
@@ -146,21 +149,21 @@ def token_coverage(tokens: PivotalTokens, options: CalibrationOptions) -> TokenC
     if count < 2:
         return None
     rng = np.random.default_rng(options.seed)
-    items = np.sort(
-        rng.choice(count, size=min(count, options.bank_tokens // per_item or 1), replace=False)
-    )
+    bank_items = min(count, max(2, options.bank_tokens // per_item))
+    items = np.sort(rng.choice(count, size=bank_items, replace=False))
     bank_tokens = normalise(np.asarray(tokens.tokens[items], np.float32).reshape(-1, dim))
     owners = np.repeat(items, per_item)  # (M,) item row of each bank token
     bank = faiss.IndexFlatIP(dim)
     bank.add(bank_tokens)
+    looked_up = min(per_item, options.coverage_tokens)  # stored most pivotal first, as queries
     probes = rng.choice(items, size=min(len(items), options.coverage_items), replace=False)
-    probe_tokens = normalise(np.asarray(tokens.tokens[probes], np.float32).reshape(-1, dim))
-    scores, found = bank.search(probe_tokens, per_item + 1)  # (P*T, T+1)
-    foreign = owners[found] != np.repeat(probes, per_item)[:, None]  # not the probe's own token
+    probe = np.asarray(tokens.tokens[probes, :looked_up], np.float32).reshape(-1, dim)
+    scores, found = bank.search(normalise(probe), per_item + 1)  # (P*t, T+1)
+    foreign = owners[found] != np.repeat(probes, looked_up)[:, None]  # not the probe's own token
     first = foreign.argmax(axis=1)  # its nearest token of another item
-    nearest = scores[np.arange(len(scores)), first].reshape(len(probes), per_item).mean(axis=1)
+    nearest = scores[np.arange(len(scores)), first].reshape(len(probes), looked_up).mean(axis=1)
     threshold = float(np.quantile(nearest, options.none_quantile)) - options.none_margin
-    return TokenCoverage(bank, threshold)
+    return TokenCoverage(bank, threshold, looked_up)
 
 
 def vote_label(labels: list[str], scores: np.ndarray) -> tuple[str, float] | None:
