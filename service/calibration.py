@@ -16,7 +16,8 @@ The global score alone cannot tell a photograph from a synthetic image when the 
 to the same region (the demo model scores photos up to 0.95 against its synthetic gallery). What
 does tell them apart is whether the query's *parts* occur in the gallery: the coverage of a query
 is the mean, over its pivotal patch tokens, of the cosine to the nearest stored pivotal token of
-the gallery (a FAISS search over a sample of them). Gallery items' own coverage (their nearest
+the gallery (one matrix product with a sample of them: 0.4 ms a query, where a FAISS flat search
+of the same 16 tokens took 1.4 ms on cold caches). Gallery items' own coverage (their nearest
 token of another item) gives its scale; a query covered less than nearly all of them is ``none``.
 """
 
@@ -128,19 +129,18 @@ def calibrate(published: PublishedIndex, options: CalibrationOptions) -> ScoreCa
 
 @dataclass(frozen=True)
 class TokenCoverage:
-    """A FAISS index over a sample of the gallery's pivotal tokens, and the coverage below which a
-    query's parts are foreign to the gallery."""
+    """A sample of the gallery's pivotal tokens, and the coverage below which a query's parts are
+    foreign to the gallery."""
 
-    bank: faiss.Index
+    bank: np.ndarray  # (D, M) float32 unit tokens, one per column (for one matrix product)
     none_below: float
     tokens: int = 16  # a query's most pivotal tokens that are looked up
 
     def of(self, query_tokens: np.ndarray) -> float:
         """Mean cosine of a query's most pivotal tokens ((T, D), most pivotal first) to their
         nearest gallery token."""
-        unit = normalise(query_tokens[: self.tokens])
-        scores, _ = self.bank.search(unit, 1)
-        return float(scores.mean())
+        unit = normalise(np.asarray(query_tokens[: self.tokens], np.float32))
+        return float((unit @ self.bank).max(axis=1).mean())
 
 
 def token_coverage(tokens: PivotalTokens, options: CalibrationOptions) -> TokenCoverage | None:
@@ -153,7 +153,7 @@ def token_coverage(tokens: PivotalTokens, options: CalibrationOptions) -> TokenC
     items = np.sort(rng.choice(count, size=bank_items, replace=False))
     bank_tokens = normalise(np.asarray(tokens.tokens[items], np.float32).reshape(-1, dim))
     owners = np.repeat(items, per_item)  # (M,) item row of each bank token
-    bank = faiss.IndexFlatIP(dim)
+    bank = faiss.IndexFlatIP(dim)  # the scale's own top-(T+1) search, at load only
     bank.add(bank_tokens)
     looked_up = min(per_item, options.coverage_tokens)  # stored most pivotal first, as queries
     probes = rng.choice(items, size=min(len(items), options.coverage_items), replace=False)
@@ -163,7 +163,7 @@ def token_coverage(tokens: PivotalTokens, options: CalibrationOptions) -> TokenC
     first = foreign.argmax(axis=1)  # its nearest token of another item
     nearest = scores[np.arange(len(scores)), first].reshape(len(probes), looked_up).mean(axis=1)
     threshold = float(np.quantile(nearest, options.none_quantile)) - options.none_margin
-    return TokenCoverage(bank, threshold, looked_up)
+    return TokenCoverage(np.ascontiguousarray(bank_tokens.T), threshold, looked_up)
 
 
 def vote_label(labels: list[str], scores: np.ndarray) -> tuple[str, float] | None:

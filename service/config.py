@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # FAISS's OpenMP team wakes every core for one query, then waits for the encoder's busy
     # threads: 40 ms per search on a loaded 2-core machine, 0.7 ms with one thread.
     search_threads: int = Field(1, ge=0, description="FAISS OpenMP threads (0: its default)")
+    # The same for numpy's BLAS pool: after the coverage lookup's 16 x 8192 product its threads
+    # spin, and the next encoder call waits for them: +2.4 ms a search at one client (wrk).
+    blas_threads: int = Field(1, ge=0, description="numpy BLAS threads (0: its default)")
     max_k: int = Field(50, ge=1)
     max_bytes: int = Field(20 * MIB, ge=1, description="largest accepted image file")
     max_pixels: int = Field(40_000_000, ge=1, description="largest accepted width * height")

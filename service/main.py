@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from threadpoolctl import threadpool_limits
 
 from service.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from service.compatibility import IndexMismatchError
@@ -55,6 +56,16 @@ def decode_policy(settings: Settings) -> DecodePolicy:
     return DecodePolicy(limits, settings.decode_timeout_s, gate)
 
 
+def limit_blas_threads(threads: int) -> None:
+    """Cap numpy's BLAS thread pool, process-wide (0: leave its default).
+
+    The request path's matrix products (token coverage, match maps, re-ranking) are small; a
+    BLAS pool sized to the cores then spins and takes them from ONNX Runtime's threads.
+    """
+    if threads:
+        threadpool_limits(threads, user_api="blas")
+
+
 def start_service(settings: Settings, metrics: ServiceMetrics) -> dict[str, Any]:
     """Start the batcher and load the searcher; the lifespan state every request sees.
 
@@ -67,6 +78,7 @@ def start_service(settings: Settings, metrics: ServiceMetrics) -> dict[str, Any]
     previous_guard = set_pixel_guard(settings.max_pixels)
     previous_policy = set_decode_policy(decode_policy(settings))
     configure_allocator()
+    limit_blas_threads(settings.blas_threads)
     batcher = MicroBatcher(
         settings.max_batch,
         settings.max_wait_ms,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BeforeValidator
+from starlette.concurrency import run_in_threadpool
 
 from service.deps import MetricsDep, SearcherDep, SettingsDep
 from service.ranking import Filter
@@ -96,7 +97,7 @@ def get_item_overlay(item_id: ItemId, searcher: SearcherDep) -> Response:
 
 
 @router.get("/{item_id}/similar", response_model_exclude_none=True, responses=ITEM_ERRORS)
-def similar_items(
+async def similar_items(
     item_id: ItemId,
     request: Request,
     searcher: SearcherDep,
@@ -111,6 +112,10 @@ def similar_items(
     """The ``k`` items most similar to a gallery item (the item itself left out), optionally
     among one ``label``'s items, from rank ``offset`` on."""
     check_k(k, settings.max_k)
-    outcome = searcher.search_item(item_id, k, explain, inline, Filter(label, offset))
-    metrics.observe_stages(outcome.timings_ms)
-    return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
+
+    def run() -> SearchResponse:  # one threadpool hand-off (see service/routers/search.py)
+        outcome = searcher.search_item(item_id, k, explain, inline, Filter(label, offset))
+        metrics.observe_stages(outcome.timings_ms)
+        return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
+
+    return await run_in_threadpool(run)

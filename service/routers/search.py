@@ -1,7 +1,9 @@
 """Search by uploaded image(s): ``POST /search`` and ``POST /search/batch``.
 
-Plain ``def`` endpoints: decoding and waiting for the encoder run in the threadpool, never on the
-event loop; the encoder itself runs on the micro-batcher's thread.
+The endpoints are ``async def`` and hand their whole blocking part (reading or fetching the image,
+decoding, waiting for the encoder, searching, building the answer) to the threadpool in one call:
+a plain ``def`` endpoint costs a second hand-off, since FastAPI then also validates its answer in
+the threadpool. The encoder itself runs on the micro-batcher's thread.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from service.config import Settings
 from service.deps import MetricsDep, SearcherDep, SettingsDep
@@ -98,7 +101,7 @@ def read_query_image(image: UploadFile | None, image_url: str | None, settings: 
         400, 403, 408, 413, 422, 429, 503, s403="search by image_url is off on this server"
     ),
 )
-def search(
+async def search(
     request: Request,
     searcher: SearcherDep,
     settings: SettingsDep,
@@ -121,15 +124,19 @@ def search(
     """The ``k`` gallery items most similar to the uploaded image (or its ``box`` region),
     optionally among one ``label``'s items, from rank ``offset`` on."""
     check_k(k, settings.max_k)
-    data = read_query_image(image, image_url, settings)
-    where = Filter(label, offset)
-    outcome = searcher.search_uploads([data], k, explain, inline, parse_box(box), where)
-    metrics.observe_stages(outcome.timings_ms)
-    return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
+    where, region = Filter(label, offset), parse_box(box)
+
+    def run() -> SearchResponse:
+        data = read_query_image(image, image_url, settings)
+        outcome = searcher.search_uploads([data], k, explain, inline, region, where)
+        metrics.observe_stages(outcome.timings_ms)
+        return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
+
+    return await run_in_threadpool(run)
 
 
 @router.post("/search/batch", response_model_exclude_none=True, responses=UPLOAD_ERRORS)
-def search_batch(
+async def search_batch(
     images: Annotated[
         list[UploadFile], File(min_length=1, description="several images, one field each")
     ],
@@ -147,7 +154,11 @@ def search_batch(
     check_k(k, settings.max_k)
     if len(images) > settings.max_images:
         raise HTTPException(413, f"{len(images)} images: at most {settings.max_images} per batch")
-    uploads = [read_upload(image, settings.max_bytes) for image in images]
-    outcome = searcher.search_uploads(uploads, k, explain, inline)
-    metrics.observe_stages(outcome.timings_ms)
-    return to_batch_response(request.scope.get("root_path", ""), outcome, searcher)
+
+    def run() -> BatchSearchResponse:
+        uploads = [read_upload(image, settings.max_bytes) for image in images]
+        outcome = searcher.search_uploads(uploads, k, explain, inline)
+        metrics.observe_stages(outcome.timings_ms)
+        return to_batch_response(request.scope.get("root_path", ""), outcome, searcher)
+
+    return await run_in_threadpool(run)

@@ -48,11 +48,10 @@ def test_vote_label_weights_by_similarity() -> None:
 def test_token_coverage_separates_foreign_parts() -> None:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(8, 16)).astype(np.float32)
-    bank = faiss.IndexFlatIP(16)
     gallery = centres[rng.integers(0, 8, 400)] + 0.05 * rng.normal(size=(400, 16)).astype(
         np.float32
     )
-    bank.add(gallery / np.linalg.norm(gallery, axis=1, keepdims=True))
+    bank = (gallery / np.linalg.norm(gallery, axis=1, keepdims=True)).T  # (D, M)
     coverage = TokenCoverage(bank, none_below=0.9)
     own = centres[:3] + 0.05 * rng.normal(size=(3, 16)).astype(np.float32)
     foreign = rng.normal(size=(3, 16)).astype(np.float32)
