@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
