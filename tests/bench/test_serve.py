@@ -1,17 +1,24 @@
-"""bench/serve.py: the table states each figure and whether the goals are met."""
+"""bench/serve.py: the table states each encoder's figures and whether the goals are met."""
 
 from __future__ import annotations
 
-from bench.serve import format_table, parse_args, server_env
+import shutil
+
+from bench.serve import LoadRun, format_table, parse_args, server_env
 
 RESULT = {
+    "arch": "vit_tiny_patch16_224",
+    "load_generator": "wrk",
     "p50_ratio": 1.2,
     "throughput_ratio": 0.7,
+    "p50_ratios": [1.19, 1.2, 1.25],
+    "throughput_ratios": [0.7, 0.69, 0.72],
     "bare_batch1_p50_ms": 20.0,
     "encoder_batch_images_per_s": 60.0,
     "one_client_ms": [24.0, 35.0],
     "many_clients_ms": [290.0, 330.0],
     "many_clients_images_per_s": 42.0,
+    "client_cpu_pct": 0.4,
     "explain_cold_ms": [70.0, 200.0],
     "explain_warm_ms": [29.0, 40.0],
     "load_average": [1.5, 1.7],
@@ -19,10 +26,21 @@ RESULT = {
 
 
 def test_table_rows_and_verdicts() -> None:
-    table = format_table(parse_args([]), RESULT)
-    assert "| bare encoder, batch 1 | 20.0 |  | 50.0 |" in table
-    assert "| /search, 16 clients | 290.0 | 330.0 | 42.0 |" in table
-    assert "**1.2** (goal <= 1.3: met)" in table and "**0.7** (goal >= 0.8: MISSED)" in table
+    slow = RESULT | {"arch": "vit_small_patch16_224", "p50_ratio": 1.35, "throughput_ratio": 0.9}
+    table = format_table(parse_args(["--load", "wrk"]), [RESULT, slow])
+    assert "| vit_tiny_patch16_224 | 20.0 | 24.0 / 35.0 | **1.200** met [1.19, 1.2, 1.25]" in table
+    assert "| **0.700** MISSED [0.7, 0.69, 0.72] | 70 / 29 |" in table
+    assert "| vit_small_patch16_224 |" in table and "**1.350** MISSED" in table
+    assert "**0.900** met" in table and "`wrk`" in table and "0.4%" in table
+
+
+def test_load_generator_defaults_to_wrk_where_installed() -> None:
+    assert parse_args([]).load == ("wrk" if shutil.which("wrk") else "httpx")
+    assert parse_args(["--load", "httpx"]).load == "httpx"
+
+
+def test_load_run_rate() -> None:
+    assert LoadRun(20.0, 30.0, requests=150, seconds=3.0, client_cpu_s=0.1).rate == 50.0
 
 
 def test_server_settings_follow_the_flags() -> None:
