@@ -1,16 +1,21 @@
 """FAISS in-process against a Milvus vector store (Milvus Lite here): recall@10 and latency.
 
-    python bench/vector_store.py [--sizes 10000,100000] [--seconds 10] [--no-record]
+    python bench/vector_store.py [--sizes 10000,100000] [--seconds 10] [--milvus-uri URI]
 
 Two parts, one run:
 - vectors: clustered "fine" embeddings (bench/common/synthetic_vectors.py) at each size, FAISS
-  flat (the exact answer) against a Milvus FLAT collection: recall@10 and single-query latency;
+  flat (the exact answer) against a Milvus FLAT collection: recall@10, single-query latency at one
+  client and at 16 concurrent clients (threads calling the store's ``search`` as the service's
+  threadpool does, each with its own query, back to back for ``--seconds``);
 - service: the demo-sized synthetic gallery indexed into each store, ``python -m uvicorn``
   serving it, ``/search`` p50/p95 at 1 and 16 clients (harness/search_load.py) and whether the
   top-10 answers of the two servers agree.
 
 Milvus Lite runs inside the serving process (pure Python over gRPC): its figures are those of the
-embedded engine used in tests, not of a Milvus server, which is what ``milvus://HOST:PORT`` uses.
+embedded engine used in tests. ``--milvus-uri milvus://HOST:PORT`` measures a Milvus server as
+well, in both parts (on a machine without Docker, the ``milvus`` package's embedded standalone
+server: ``pip install milvus`` in its own virtual environment, then
+``from milvus import default_server; default_server.start()`` listens on 19530).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-class", type=int, default=20, help="gallery images per class")
     parser.add_argument("--seconds", type=float, default=10.0, help="per load level")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--milvus-uri",
+        default=None,
+        help="also a Milvus server, milvus://HOST:PORT (collections bench_* are made and dropped)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     return parser.parse_args(argv)
 
@@ -71,35 +82,88 @@ def timed_queries(index: Any, queries: np.ndarray) -> tuple[np.ndarray, list[flo
     return np.stack(found), times
 
 
+def concurrent_queries(
+    index: Any, queries: np.ndarray, clients: int, seconds: float
+) -> tuple[list[float], float]:
+    """Milliseconds of each single-query search by ``clients`` threads searching back to back for
+    ``seconds``, and the searches per second of them all."""
+
+    def client(first: int, deadline: float) -> list[float]:
+        times, i = [], first
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            index.search(queries[i % len(queries)][None], K)
+            times.append(1000.0 * (time.perf_counter() - start))
+            i += clients
+        return times
+
+    start = time.perf_counter()
+    deadline = start + seconds
+    with ThreadPoolExecutor(clients) as pool:
+        times = [t for ts in pool.map(client, range(clients), [deadline] * clients) for t in ts]
+    return times, len(times) / (time.perf_counter() - start)
+
+
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean share of the exact top-k found."""
     return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
 
 
-def measure_vectors(size: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """FAISS flat and Milvus Lite FLAT on ``size`` clustered vectors."""
-    data = clustered_vectors(size, args.dim, DATASETS["fine"], seed=0)
-    queries = clustered_vectors(args.queries, args.dim, DATASETS["fine"], seed=1)
-    ids = np.arange(size, dtype=np.int64)
-    faiss.omp_set_num_threads(1)  # as the service searches (LODISC_SEARCH_THREADS=1)
-    faiss_index = FaissIndex.build(data, ids, "flat")
-    truth, faiss_ms = timed_queries(faiss_index, queries)
-    store = str(work / f"vectors-{size}.db")
+def milvus_stores(args: argparse.Namespace, work: Path, name: str) -> dict[str, str]:
+    """The Milvus stores measured: Milvus Lite (a file under ``work``), and the server of
+    ``--milvus-uri`` when given."""
+    stores = {"milvus_lite": str(work / f"{name}.db")}
+    if args.milvus_uri:
+        stores["milvus_server"] = args.milvus_uri
+    return stores
+
+
+def measure_store(
+    store: str, collection: str, data: np.ndarray, queries: np.ndarray, args: argparse.Namespace
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Publish ``data`` into a FLAT collection of ``store``, then time single and concurrent
+    searches; returns the top-k ids of ``queries`` and the figures. The collection is dropped."""
+    ids = np.arange(len(data), dtype=np.int64)
     client = connect(store)
     start = time.perf_counter()
-    publish_collection(client, "bench", ids, ["k"] * size, data, "FLAT")
+    publish_collection(client, collection, ids, ["k"] * len(data), data, "FLAT")
     publish_s = time.perf_counter() - start
-    client.close()
-    milvus = MilvusStore.open(store, "bench")
-    timed_queries(milvus, queries[:2])  # warm-up
-    found, milvus_ms = timed_queries(milvus, queries)
-    return {
-        "size": size,
-        "faiss_flat_ms": _percentiles(faiss_ms),
-        "milvus_lite_ms": _percentiles(milvus_ms),
-        "milvus_recall_at_10": round(recall(found, truth), 4),
-        "milvus_publish_s": round(publish_s, 1),
+    try:
+        milvus = MilvusStore.open(store, collection)
+        timed_queries(milvus, queries[:2])  # warm-up
+        found, one = timed_queries(milvus, queries)
+        many, rate = concurrent_queries(milvus, queries, args.clients, args.seconds)
+    finally:
+        client.drop_collection(collection)
+        client.close()
+    figures = {
+        "one_ms": _percentiles(one),
+        "many_ms": _percentiles(many) | {"per_s": round(rate, 1)},
+        "publish_s": round(publish_s, 1),
     }
+    return found, figures
+
+
+def measure_vectors(size: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """FAISS flat (the exact answer) and each Milvus store's FLAT on ``size`` clustered vectors."""
+    data = clustered_vectors(size, args.dim, DATASETS["fine"], seed=0)
+    queries = clustered_vectors(args.queries, args.dim, DATASETS["fine"], seed=1)
+    faiss.omp_set_num_threads(1)  # as the service searches (LODISC_SEARCH_THREADS=1)
+    faiss_index = FaissIndex.build(data, np.arange(size, dtype=np.int64), "flat")
+    truth, faiss_ms = timed_queries(faiss_index, queries)
+    faiss_many, faiss_rate = concurrent_queries(faiss_index, queries, args.clients, args.seconds)
+    row: dict[str, Any] = {
+        "size": size,
+        "faiss_flat": {
+            "one_ms": _percentiles(faiss_ms),
+            "many_ms": _percentiles(faiss_many) | {"per_s": round(faiss_rate, 1)},
+        },
+    }
+    collection = f"bench_{size}_{os.getpid()}"
+    for name, store in milvus_stores(args, work, f"vectors-{size}").items():
+        found, figures = measure_store(store, collection, data, queries, args)
+        row[name] = figures | {"recall_at_10": round(recall(found, truth), 4)}
+    return row
 
 
 def measure_service(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -109,16 +173,16 @@ def measure_service(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     )
     _, model = export_random_model(EncoderConfig(arch=args.arch, img_size=args.img_size), work)
     build_index(model, data / "train", work / "faiss-index", "flat", "cpu", workers=0)
-    store = work / "service-vectors.db"  # built by another process: Milvus Lite is one at a time
-    command = [sys.executable, str(REPO / "indexer" / "build_index.py"), "--model", str(model)]
-    command += ["--gallery", str(data / "train"), "--out", str(work / "milvus-index")]
-    subprocess.run([*command, "--vector-store", str(store), "--workers", "0"], check=True)
+    served = [("faiss", work / "faiss-index", {})]
+    for name, store in milvus_stores(args, work, "service-vectors").items():
+        # Built by another process: Milvus Lite opens a file in one process at a time.
+        command = [sys.executable, str(REPO / "indexer" / "build_index.py"), "--model", str(model)]
+        command += ["--gallery", str(data / "train"), "--out", str(work / f"{name}-index")]
+        subprocess.run([*command, "--vector-store", store, "--workers", "0"], check=True)
+        served.append((name, work / f"{name}-index", {"LODISC_VECTOR_STORE": store}))
     bodies = query_bodies(data / "test")
     results, answers = {}, {}
-    for name, index_dir, extra in (
-        ("faiss", work / "faiss-index", {}),
-        ("milvus_lite", work / "milvus-index", {"LODISC_VECTOR_STORE": str(store)}),
-    ):
+    for name, index_dir, extra in served:
         env = {**per_address_caps(args.clients), **extra}
         with run_server(model, index_dir, work, env) as server:
             answers[name] = _top10(server.url, bodies)
@@ -132,12 +196,19 @@ def measure_service(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     "errors": report.errors,
                 }
             results[name] = levels
-    agree = np.mean([a == b for a, b in zip(answers["faiss"], answers["milvus_lite"], strict=True)])
-    hits = [len(set(a) & set(b)) / max(1, len(a)) for a, b in zip(*answers.values(), strict=True)]
+    exact = answers.pop("faiss")
     results["gallery_items"] = args.classes * args.per_class
     results["queries"] = len(bodies)
-    results["identical_top10_share"] = round(float(agree), 4)
-    results["milvus_recall_at_10_vs_faiss_flat"] = round(float(np.mean(hits)), 4)
+    results["agreement"] = {
+        name: {
+            "identical_top10_share": round(float(np.mean([a == b for a, b in pairs])), 4),
+            "recall_at_10_vs_faiss_flat": round(
+                float(np.mean([len(set(a) & set(b)) / max(1, len(a)) for a, b in pairs])), 4
+            ),
+        }
+        for name, found in answers.items()
+        for pairs in [list(zip(found, exact, strict=True))]
+    }
     return results
 
 
@@ -160,34 +231,65 @@ def _percentiles(times: list[float]) -> dict[str, float]:
     return {"p50": round(float(p50), 2), "p95": round(float(p95), 2)}
 
 
+STORE_NAMES = {
+    "faiss_flat": "FAISS flat",
+    "milvus_lite": "Milvus Lite FLAT",
+    "milvus_server": "Milvus server FLAT",
+}
+
+
 def format_table(result: dict[str, Any]) -> str:
     """RESULTS.md text."""
+    stores = [name for name in STORE_NAMES if name in result["vectors"][0]]
+    milvus = [name for name in stores if name != "faiss_flat"]
     lines = [
         f"Load average (1, 5, 15 min) before the run: {result['load_before']}, after: "
         f"{result['load_after']} (2 cores). Milvus Lite is the embedded engine of the tests (pure "
-        "Python behind gRPC, inside the serving process), not a Milvus server.",
+        "Python behind gRPC, inside the serving process). "
+        + (
+            f"The Milvus server is `{result['milvus_uri']}`, a Milvus standalone server on this "
+            "machine (its own process)."
+            if result.get("milvus_uri")
+            else "No Milvus server was measured (`--milvus-uri`)."
+        ),
         "",
-        "| vectors (256-d, fine) | FAISS flat p50 / p95 ms | Milvus Lite FLAT p50 / p95 ms "
-        "| Milvus recall@10 vs exact |",
-        "|---|---|---|---|",
+        f"Single-query searches at 1 client, and at {result['clients']} threads searching back to "
+        "back (p50 / p95 ms, searches per second); recall@10 against FAISS flat (exact).",
+        "",
+        "| vectors (256-d, fine) | clients | "
+        + " | ".join(f"{STORE_NAMES[name]} p50 / p95 ms" for name in stores)
+        + " | "
+        + " | ".join(f"{STORE_NAMES[name]} recall@10" for name in milvus)
+        + " |",
+        "|---|---:|" + "---|" * (len(stores) + len(milvus)),
     ]
     for row in result["vectors"]:
-        f, m = row["faiss_flat_ms"], row["milvus_lite_ms"]
+        one = [f"{row[n]['one_ms']['p50']} / {row[n]['one_ms']['p95']}" for n in stores]
+        many = [
+            f"{row[n]['many_ms']['p50']} / {row[n]['many_ms']['p95']} ({row[n]['many_ms']['per_s']}/s)"
+            for n in stores
+        ]
+        recalls = [str(row[n]["recall_at_10"]) for n in milvus]
+        lines.append(f"| {row['size']:,} | 1 | {' | '.join(one)} | {' | '.join(recalls)} |")
         lines.append(
-            f"| {row['size']:,} | {f['p50']} / {f['p95']} | {m['p50']} / {m['p95']} "
-            f"| {row['milvus_recall_at_10']} |"
+            f"| {row['size']:,} | {result['clients']} | {' | '.join(many)} |" + " |" * len(milvus)
         )
     service = result["service"]
+    agreement = "; ".join(
+        f"{STORE_NAMES[name]}: identical top-10 lists {a['identical_top10_share']}, recall@10 "
+        f"against FAISS flat {a['recall_at_10_vs_faiss_flat']}"
+        for name, a in service["agreement"].items()
+    )
     lines += [
         "",
         f"Service, demo-sized gallery ({service['gallery_items']} items, {service['queries']} "
-        f"JPEG queries): identical top-10 lists {service['identical_top10_share']}, Milvus "
-        f"recall@10 against FAISS flat {service['milvus_recall_at_10_vs_faiss_flat']}.",
+        f"JPEG queries): {agreement}.",
         "",
-        "| /search | 1 client p50 / p95 ms | 16 clients p50 / p95 ms | 16 clients req/s |",
+        f"| /search | 1 client p50 / p95 ms | {result['clients']} clients p50 / p95 ms "
+        f"| {result['clients']} clients req/s |",
         "|---|---|---|---|",
     ]
-    for name in ("faiss", "milvus_lite"):
+    for name in ("faiss", *service["agreement"]):
         one, many = service[name]["1_clients"], service[name][f"{result['clients']}_clients"]
         lines.append(
             f"| {name} | {one['p50_ms']} / {one['p95_ms']} | {many['p50_ms']} / {many['p95_ms']} "
@@ -207,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         vectors = [measure_vectors(size, args, work) for size in sizes]
         service = measure_service(args, work)
     result = {"load_before": load_before, "clients": args.clients, "vectors": vectors}
+    result["milvus_uri"] = args.milvus_uri
     result["service"] = service
     result["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(json.dumps(result))
