@@ -34,6 +34,11 @@ CONNECT_TIMEOUT_S = 10.0  # an unreachable server fails within this, never hangs
 WRITE_BATCH = 1000  # rows per upsert: 1000 x 1280-d float32 is 5 MB, under gRPC's 64 MB cap
 READ_BATCH = 4096  # rows per query-iterator page when diffing a collection
 KEY_CHARS = 160  # "content sha256:model sha256" (129 characters)
+# Reads of a collection in service. A published collection is flushed and loaded before the
+# manifest names it and is never written while in service (the next build writes its twin), so
+# reads need not wait for the server's time tick: with "Strong" every search on a Milvus server
+# waited for it, 200 ms per query (bench/vector_store.py --milvus-uri), 2 ms with "Eventually".
+READ_CONSISTENCY = "Eventually"
 # HNSW's graph quality and search width, as the FAISS index uses (vectors.py).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -182,6 +187,7 @@ class MilvusStore:
             limit=min(k, candidates),
             search_params=params,
             output_fields=["id"],
+            consistency_level=READ_CONSISTENCY,
             **where,
         )
         for row, hits in enumerate(results):
@@ -196,7 +202,12 @@ class MilvusStore:
             RuntimeError: an id is not stored (as FAISS raises).
         """
         wanted = [int(i) for i in np.asarray(item_ids).ravel()]
-        rows = self.client.get(self.collection, ids=wanted, output_fields=["vector"])
+        rows = self.client.get(
+            self.collection,
+            ids=wanted,
+            output_fields=["vector"],
+            consistency_level=READ_CONSISTENCY,
+        )
         found = {int(r["id"]): r["vector"] for r in rows}
         missing = [i for i in wanted if i not in found]
         if missing:
