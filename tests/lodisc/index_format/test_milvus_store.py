@@ -112,3 +112,36 @@ def test_missing_collection_is_named(tmp_path: Path) -> None:
     store = str(tmp_path / "vectors.db")
     with pytest.raises(VectorStoreError, match="lodisc_nothing"):
         MilvusStore.open(store, "lodisc_nothing")
+
+
+class RecordingClient:
+    """Delegates to a ``MilvusClient`` and keeps the keyword arguments of each read."""
+
+    def __init__(self, client: object) -> None:
+        self.client = client
+        self.reads: list[dict] = []
+
+    def search(self, *args: object, **kwargs: object) -> object:
+        self.reads.append(kwargs)
+        return self.client.search(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def get(self, *args: object, **kwargs: object) -> object:
+        self.reads.append(kwargs)
+        return self.client.get(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_reads_in_service_skip_the_time_tick_and_see_a_republish(tmp_path: Path) -> None:
+    store = str(tmp_path / "vectors.db")
+    ids = np.arange(20, dtype=np.int64)
+    vectors = _vectors(20)
+    _publish(store, ids, ["a"] * 20, vectors)
+    milvus = MilvusStore.open(store, "items_a")
+    recording = RecordingClient(milvus.client)
+    milvus.client = recording
+    assert milvus.search(vectors[:1], 1)[1][0, 0] == 0
+    assert np.allclose(milvus.reconstruct(3), vectors[3] / np.linalg.norm(vectors[3]), atol=1e-6)
+    assert [read["consistency_level"] for read in recording.reads] == ["Eventually"] * 2
+    changed = vectors.copy()
+    changed[5] = -vectors[0]  # item 5 becomes the best match of -vectors[0]
+    _publish(store, ids, ["a"] * 5 + ["b"] + ["a"] * 14, changed)
+    assert milvus.search(-vectors[:1], 1)[1][0, 0] == 5  # the same open store sees it at once
