@@ -29,7 +29,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from bench.common.results import record
 from harness.live_server import run_server
 from harness.random_model import export_random_model
 from harness.search_load import HEADERS, multipart, per_address_caps
-from harness.wrk_load import run_wrk
+from harness.wrk_load import WrkReport, run_wrk
 from indexer.build_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
@@ -126,25 +125,9 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     } | per_address_caps(args.clients)
 
 
-@dataclass(frozen=True)
-class LoadRun:
-    """One load level's figures; ``client_cpu_s`` is the load generator's own CPU time."""
-
-    p50_ms: float
-    p95_ms: float
-    requests: int
-    seconds: float
-    client_cpu_s: float
-
-    @property
-    def rate(self) -> float:
-        """Answered requests per second."""
-        return self.requests / self.seconds
-
-
 def run_clients(
     url: str, bodies: list[bytes], clients: int, seconds: float, params: dict[str, Any]
-) -> LoadRun:
+) -> WrkReport:
     """``clients`` concurrent httpx clients (asyncio tasks in this process) sending searches back
     to back for ``seconds``; their CPU time is this process's over the run (nothing else here
     works meanwhile)."""
@@ -170,20 +153,27 @@ def run_clients(
     cpu, start = time.process_time(), time.perf_counter()
     latencies = [t for times in asyncio.run(run_all()) for t in times]
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return LoadRun(ms(latencies), ms(latencies, 95), len(latencies), wall, cpu)
+    return WrkReport(
+        connections=clients,
+        requests=len(latencies),
+        seconds=wall,
+        p50_ms=ms(latencies),
+        p95_ms=ms(latencies, 95),
+        p99_ms=ms(latencies, 99),
+        errors=0,  # raise_for_status stops the run at the first
+        client_cpu_s=cpu,
+    )
 
 
-def run_load(args: argparse.Namespace, url: str, bodies: list[bytes], clients: int) -> LoadRun:
-    """One load level with the chosen load generator."""
+def run_load(args: argparse.Namespace, url: str, bodies: list[bytes], clients: int) -> WrkReport:
+    """One load level with the chosen load generator (its figures in wrk's form either way)."""
     if args.load == "httpx":
         return run_clients(url, bodies, clients, args.seconds, {})
     report = run_wrk(f"{url}/search", bodies, HEADERS["content-type"], clients, args.seconds)
     wait_drained(url, bodies[0])
     if report.errors:
         raise RuntimeError(f"{report.errors} failed requests at {clients} clients")
-    return LoadRun(
-        report.p50_ms, report.p95_ms, report.requests, report.seconds, report.client_cpu_s
-    )
+    return report
 
 
 def wait_drained(url: str, body: bytes, seconds: float = 60.0) -> None:
@@ -229,9 +219,9 @@ def measure(url: str, model: Path, queries: list[bytes], args: argparse.Namespac
     return {
         "load_generator": args.load,
         "p50_ratio": median(lambda r: r["one"].p50_ms / r["bare1"]),
-        "throughput_ratio": median(lambda r: r["many"].rate / r["bare_rate"]),
+        "throughput_ratio": median(lambda r: r["many"].requests_per_s / r["bare_rate"]),
         "p50_ratios": [round(r["one"].p50_ms / r["bare1"], 3) for r in rounds],
-        "throughput_ratios": [round(r["many"].rate / r["bare_rate"], 3) for r in rounds],
+        "throughput_ratios": [round(r["many"].requests_per_s / r["bare_rate"], 3) for r in rounds],
         "bare_batch1_p50_ms": median(lambda r: r["bare1"]),
         "encoder_batch_images_per_s": median(lambda r: r["bare_rate"]),
         "one_client_ms": [
@@ -242,7 +232,7 @@ def measure(url: str, model: Path, queries: list[bytes], args: argparse.Namespac
             median(lambda r: r["many"].p50_ms),
             median(lambda r: r["many"].p95_ms),
         ],
-        "many_clients_images_per_s": median(lambda r: r["many"].rate),
+        "many_clients_images_per_s": median(lambda r: r["many"].requests_per_s),
         "client_cpu_pct": round(100 * client_cpu / client_wall, 2),
         "explain_cold_ms": cold,
         "explain_warm_ms": warm,

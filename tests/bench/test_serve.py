@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from bench.serve import LoadRun, format_table, parse_args, server_env
+from bench.serve import format_table, parse_args, server_env
 
 RESULT = {
     "arch": "vit_tiny_patch16_224",
@@ -37,10 +37,6 @@ def test_table_rows_and_verdicts() -> None:
 def test_load_generator_defaults_to_wrk_where_installed() -> None:
     assert parse_args([]).load == ("wrk" if shutil.which("wrk") else "httpx")
     assert parse_args(["--load", "httpx"]).load == "httpx"
-
-
-def test_load_run_rate() -> None:
-    assert LoadRun(20.0, 30.0, requests=150, seconds=3.0, client_cpu_s=0.1).rate == 50.0
 
 
 def test_server_settings_follow_the_flags() -> None:
