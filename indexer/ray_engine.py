@@ -31,6 +31,10 @@ CPUS_PER_ACTOR = 4  # on CPU clusters: one ONNX session per this many cores (int
 # Decode tasks ask for less CPU than an actor (1), so that Ray Data does not fuse decoding into the
 # actors (it fuses stages of equal resources): fused, each actor decodes and embeds in turn.
 DECODE_CPUS = 0.5
+# On a cluster of several nodes the job starts once every encoder actor has loaded its session:
+# started as they come (Ray Data's default), the first actor up took every block of a short job
+# and the other nodes none. A pool that cannot start within this fails with Ray's timeout error.
+ACTOR_START_TIMEOUT_S = 600.0
 RAY_PORT = 6379  # ray start --head's GCS port, when an address names none
 CLIENT_PORT = 10001  # the Ray Client server's port (ray://HOST)
 
@@ -186,7 +190,10 @@ def _run_pipeline(
     """Build and drain the dataset; returns the rows of ``todo`` that were embedded."""
     import ray
 
-    ray.data.DataContext.get_current().enable_progress_bars = progress
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = progress
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S if nodes > 1 else -1
     gpus = int(ray.cluster_resources().get("GPU", 0))
     cpus = int(ray.cluster_resources().get("CPU", 1))
     pool = actors or (gpus or max(1, cpus // CPUS_PER_ACTOR))

@@ -137,6 +137,12 @@ def test_work_spreads_over_two_nodes(tiny_onnx: Path, gallery: Path, tmp_path: P
     try:
         ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
         cluster.wait_for_nodes()
+        # A node counts as alive before the scheduler sees its CPUs; placed earlier, both actors
+        # (SPREAD is best effort) went to the head node once on busy cores.
+        deadline = time.monotonic() + 60
+        while ray.available_resources().get("CPU", 0) < 2 * node_args["num_cpus"]:
+            assert time.monotonic() < deadline, ray.available_resources()
+            time.sleep(0.2)
         db.scan(gallery)
         todo = db.missing_embeddings(model)
         failed = embed_on_ray(
