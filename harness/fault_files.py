@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from harness.fault_injection import run_cli, scramble, truncate
+from harness.fault_injection import flip_bit, run_cli, scramble, truncate
 from indexer import build_index
 from lodisc.index_format.layout import CATALOG_FILE, INDEX_FILE, MANIFEST, WORKING_DB
 from lodisc.index_format.vectors import IndexFileError
@@ -71,8 +71,10 @@ SERVICE_CASES: dict[str, Callable[[Path, Path], Path]] = {
     "model.onnx truncated": _truncate_model,
     "catalog.sqlite scrambled": _scramble_catalog,
 }
+FLIPPED_BIT = "a flipped bit in checkpoint.pt"
 CLI_CASES = (
     "pretrain.py --resume",
+    f"pretrain.py --resume, {FLIPPED_BIT}",
     "evaluate.py --checkpoint",
     "export_onnx.py --checkpoint",
     "build_index.py --model",
@@ -112,14 +114,18 @@ def run_service_case(case: str, model: Path, index_dir: Path, work: Path) -> Dam
 def run_cli_case(
     case: str, checkpoint: Path, model: Path, data: Path, index_dir: Path, work: Path
 ) -> DamageResult:
-    """Run one CLI in this process on a truncated ``checkpoint`` (or a scrambled gallery DB)."""
+    """Run one CLI in this process on a truncated ``checkpoint`` (one with a flipped bit, or a
+    scrambled gallery DB, where the case says so)."""
     work.mkdir(parents=True)
     bad = work / "run" / CHECKPOINT_NAME
     bad.parent.mkdir()
     shutil.copy(checkpoint, bad)
-    truncate(bad)
+    if case.endswith(FLIPPED_BIT):
+        flip_bit(bad)
+    else:
+        truncate(bad)
     gallery = data / "test"
-    if case == "pretrain.py --resume":
+    if case.split(",")[0] == "pretrain.py --resume":
         main, argv = pretrain.main, ["--data", str(data), "--out", str(bad.parent), "--resume"]
     elif case == "evaluate.py --checkpoint":
         main, argv = evaluate.main, ["--checkpoint", str(bad), "--data", str(data)]

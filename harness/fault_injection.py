@@ -128,6 +128,13 @@ def truncate(path: Path, keep_fraction: float = 0.5) -> None:
     path.write_bytes(data[: int(len(data) * keep_fraction)])
 
 
+def flip_bit(path: Path) -> None:
+    """Flip one bit in the middle of ``path``, as failing storage or memory would."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
 def scramble(path: Path, offset: int, count: int, seed: int = 0) -> None:
     """Overwrite ``count`` bytes at ``offset`` with seeded random bytes."""
     data = bytearray(path.read_bytes())

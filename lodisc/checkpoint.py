@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "lodisc-checkpoint-v1"
 ZIP_ERROR = "PytorchStreamReader failed"  # torch.load's message for a damaged zip container
+# sha256 of everything else in the payload, written with it: torch.load checks no checksum of
+# tensor data, so a flipped bit in a stored weight loads silently (checked by hand). Costs one
+# pass over the bytes at save and at load (about 1 GB/s; 0.3 s for a ViT-S training state).
+DIGEST_KEY = "content_sha256"
 
 
 class CheckpointError(ValueError):
@@ -48,6 +54,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], encoder_cfg: Encode
         "preprocessing": preprocessing_dict(encoder_cfg),
         **state,
     }
+    payload[DIGEST_KEY] = content_digest(payload)
     try:
         # Through a Python file object, so a failed write raises an OSError with its errno, which
         # torch's "unexpected pos" RuntimeError carries as its context (given a path, it is lost).
@@ -58,6 +65,33 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], encoder_cfg: Encode
         raise CheckpointError(
             f"cannot write checkpoint {path}: {reason} (any previous checkpoint is unchanged)"
         ) from err
+
+
+def content_digest(payload: Mapping[str, Any]) -> str:
+    """sha256 of a checkpoint payload without its digest: tensors by dtype, shape and bytes, other
+    values by ``repr``, mappings in key order."""
+    digest = hashlib.sha256()
+    _feed(digest, {key: value for key, value in payload.items() if key != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    """Add one payload value (recursively) to ``digest``."""
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{flat.dtype}{tuple(value.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy())
+    elif isinstance(value, Mapping):
+        digest.update(f"M{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            digest.update(f"K{key!r}".encode())
+            _feed(digest, value[key])
+    elif isinstance(value, list | tuple):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"V{value!r}".encode())
 
 
 def _os_error_in(err: BaseException) -> OSError | None:
@@ -71,8 +105,12 @@ def _os_error_in(err: BaseException) -> OSError | None:
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint dict.
 
+    A checkpoint written with a content digest (all since it was added) is checked against it;
+    older ones load unchecked.
+
     Raises:
-        CheckpointError: the file is missing, truncated, corrupt or not a LoDisc checkpoint.
+        CheckpointError: the file is missing, truncated, corrupt (a flipped bit included) or not
+            a LoDisc checkpoint.
     """
     path = Path(path)
     if not path.is_file():
@@ -86,6 +124,12 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a LoDisc checkpoint (missing format tag {FORMAT})")
+    expected = payload.get(DIGEST_KEY)
+    if expected is not None and content_digest(payload) != expected:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged: its contents do not match the sha256 written with "
+            "it (a flipped bit or a bad copy); use another copy, or train again"
+        )
     return payload
 
 

@@ -61,3 +61,37 @@ def test_release_copy_keeps_only_the_encoder(
     assert "optimizer" not in payload and "model" not in payload
     images = torch.randn(2, 3, 32, 32)
     assert torch.equal(load_encoder(tmp_path / "release.pt")[0](images), encoder(images))
+
+
+def test_a_flipped_bit_in_a_weight_is_refused(
+    tmp_path: Path, tiny_encoder_cfg: EncoderConfig
+) -> None:
+    path = tmp_path / "ckpt.pt"
+    weights = {"encoder": Encoder(tiny_encoder_cfg).state_dict(), "big": torch.randn(256, 256)}
+    save_checkpoint(path, weights, tiny_encoder_cfg)
+    data = bytearray(path.read_bytes())
+    stored = torch.load(path, weights_only=True)  # what torch alone makes of a flipped bit:
+    data[len(data) // 2] ^= 0x10  # inside "big", the largest record
+    path.write_bytes(bytes(data))
+    flipped = torch.load(path, weights_only=True)
+    assert (flipped["big"] != stored["big"]).sum() == 1  # ... it loads, one weight changed
+    with pytest.raises(CheckpointError, match="ckpt.pt is damaged"):
+        read_checkpoint(path)
+
+
+def test_digest_covers_every_value_and_older_checkpoints_load(
+    tmp_path: Path, tiny_encoder_cfg: EncoderConfig
+) -> None:
+    from lodisc.checkpoint import DIGEST_KEY, content_digest
+
+    state = {"encoder": Encoder(tiny_encoder_cfg).state_dict(), "progress": {"step": 3}}
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, state, tiny_encoder_cfg)
+    payload = read_checkpoint(path)
+    assert payload[DIGEST_KEY] == content_digest(payload)
+    for change in ({"progress": {"step": 4}}, {"progress": {"step": 3, "epoch": 0}}):
+        assert content_digest(payload | change) != payload[DIGEST_KEY]
+    assert content_digest({"t": torch.zeros(2, 3)}) != content_digest({"t": torch.zeros(3, 2)})
+    del payload[DIGEST_KEY]  # a checkpoint from before the digest
+    torch.save(payload, path)
+    assert read_checkpoint(path)["progress"] == {"step": 3}

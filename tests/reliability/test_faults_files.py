@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.fault_files import SERVICE_CASES, run_cli_case, run_service_case
+from harness.fault_files import FLIPPED_BIT, SERVICE_CASES, run_cli_case, run_service_case
 from tests.reliability.fault_helpers import build_fault_index, build_fault_model
 
 
@@ -28,7 +28,12 @@ def test_service_start_up_refuses_a_damaged_file_naming_it(
 
 @pytest.mark.parametrize(
     "case",
-    ["pretrain.py --resume", "build_index.py --model", "build_index.py, gallery.sqlite scrambled"],
+    [
+        "pretrain.py --resume",
+        f"pretrain.py --resume, {FLIPPED_BIT}",
+        "build_index.py --model",
+        "build_index.py, gallery.sqlite scrambled",
+    ],
 )
 def test_clis_refuse_a_damaged_checkpoint_or_database_naming_it(
     case: str, tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, tmp_path: Path
