@@ -1,15 +1,18 @@
 """Where a ``POST /search`` spends its time on a live server: py-spy samples by stage.
 
-    python bench/profile_search.py [--seconds 20] [--clients 1] [--py-spy PATH] [--no-record]
+    python bench/profile_search.py [--seconds 20] [--clients 1] [--py-spy PATH] [--gil]
 
 Starts ``uvicorn service.main:app`` (random-init ViT-Ti, a small synthetic gallery), drives it
-with keep-alive JPEG uploads (harness/search_load.py) while ``py-spy record`` samples the server's
-threads (idle ones left out), then files each sampled stack under the first stage it matches.
+with keep-alive JPEG uploads (``wrk`` where installed, harness/wrk_load.py; else the asyncio
+clients of harness/search_load.py) while ``py-spy record`` samples the server's threads (idle
+ones left out; with ``--gil`` only the thread holding the GIL: the Python work, since ONNX
+Runtime releases it), then files each sampled stack under the first stage it matches.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,9 +21,10 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common.results import report
-from harness.live_server import run_server
+from harness.live_server import LiveServer, run_server
 from harness.random_model import export_random_model
-from harness.search_load import query_bodies, run_load
+from harness.search_load import HEADERS, query_bodies, run_load
+from harness.wrk_load import run_wrk
 from indexer.build_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
@@ -34,6 +38,11 @@ STAGES = [
     ("preprocess", ("image_preprocess.py",)),
     ("multipart parsing", ("multipart", "formparsers.py")),
     ("response (pydantic / JSON)", ("pydantic", "json", "responses.py", "encoders.py")),
+    ("pivotal map (numpy)", ("pivotal.py",)),
+    ("token coverage", ("calibration.py",)),
+    ("metrics", ("prometheus",)),
+    ("searcher, other", ("searcher.py",)),
+    ("service middleware", ("service/middleware.py",)),
     ("batcher hand-off", ("batcher.py", "threading.py", "queue.py")),
     ("uvicorn / HTTP", ("uvicorn", "h11", "httptools")),
     ("starlette / FastAPI routing", ("starlette", "fastapi", "anyio")),
@@ -46,6 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
+    parser.add_argument("--gil", action="store_true", help="sample only the GIL holder")
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     return parser.parse_args(argv)
 
@@ -70,9 +80,10 @@ def profile(args: argparse.Namespace, work: Path) -> dict:
         raw = work / "stacks.txt"
         spy = [args.py_spy, "record", "--pid", str(server.process.pid), "--format", "raw"]
         spy += ["--duration", str(int(args.seconds)), "--rate", "250", "-o", str(raw)]
+        spy += ["--gil"] if args.gil else []
         sampler = threading.Thread(target=subprocess.run, args=(spy,), kwargs={"check": True})
         sampler.start()
-        report = run_load(server, bodies, args.clients, args.seconds - 2, 0.5)
+        load = drive(server, bodies, args.clients, args.seconds - 2)
         sampler.join()
     samples: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
@@ -80,17 +91,40 @@ def profile(args: argparse.Namespace, work: Path) -> dict:
         samples[stage_of(stack)] += int(count)
     total = sum(samples.values())
     shares = {stage: round(100 * n / total, 1) for stage, n in samples.most_common()}
-    return {"samples": total, "share_pct": shares, "load": report.__dict__}
+    return {"samples": total, "share_pct": shares, "load": load, "gil": args.gil}
+
+
+def drive(server: LiveServer, bodies: list[bytes], clients: int, seconds: float) -> dict:
+    """Searches for ``seconds`` from wrk (or the asyncio clients where wrk is missing): the
+    load's figures, the server's and the clients' CPU included."""
+    if shutil.which("wrk") is None:
+        return {"generator": "asyncio clients"} | run_load(
+            server, bodies, clients, seconds, 0.5
+        ).__dict__
+    cpu = server.cpu_seconds()
+    wrk = run_wrk(f"{server.url}/search", bodies, HEADERS["content-type"], clients, seconds)
+    server_cpu = server.cpu_seconds() - cpu
+    return {
+        "generator": "wrk",
+        "clients": clients,
+        "requests": wrk.requests,
+        "seconds": round(wrk.seconds, 1),
+        "p50_ms": round(wrk.p50_ms, 1),
+        "requests_per_s": round(wrk.requests_per_s, 1),
+        "server_cpu_pct": round(100 * server_cpu / wrk.seconds, 1),
+        "client_cpu_pct": round(wrk.client_cpu_pct, 1),
+    }
 
 
 def format_table(result: dict) -> str:
     """RESULTS.md text."""
     load = result["load"]
+    sampled = "the thread holding the GIL" if result["gil"] else "the server's busy threads"
     lines = [
-        f"{load['clients']} client(s), {load['requests']} requests in {load['seconds']} s: p50 "
-        f"{load['p50_ms']} ms, {load['requests_per_s']} req/s, server CPU {load['server_cpu_pct']}"
-        f" %, client CPU {load['client_cpu_pct']} %. {result['samples']} py-spy samples of the "
-        "server's busy threads, filed by stage:",
+        f"{load['clients']} client(s) ({load['generator']}), {load['requests']} requests in "
+        f"{load['seconds']} s: p50 {load['p50_ms']} ms, {load['requests_per_s']} req/s, server "
+        f"CPU {load['server_cpu_pct']} %, client CPU {load['client_cpu_pct']} %. "
+        f"{result['samples']} py-spy samples of {sampled}, filed by stage:",
         "",
         "| stage | share of busy samples % |",
         "|---|---|",
@@ -98,12 +132,11 @@ def format_table(result: dict) -> str:
     lines += [f"| {stage} | {share} |" for stage, share in result["share_pct"].items()]
     lines += [
         "",
-        "Reading: py-spy counts a thread blocked in a lock or in the event loop's poll as busy "
-        "when it cannot tell it is idle, so the hand-off and uvicorn rows hold waiting as well as "
-        "work (compare the server CPU above with the samples: 250 per second per busy thread). "
-        "The stages that do CPU work outside the encoder (decode, preprocess, multipart, search, "
-        "JSON) are a few per cent: the milliseconds outside the encoder are hand-offs between "
-        "the event loop, the threadpool and the batcher thread, not one slow stage.",
+        "Reading: with `--gil` a sample is Python work (ONNX Runtime's own threads and its call "
+        "release the GIL), so the rows are where the milliseconds outside the encoder go; "
+        "without it, py-spy counts a thread blocked in a lock or in the event loop's poll as busy "
+        "when it cannot tell it is idle, and the hand-off and uvicorn rows hold waiting as well "
+        "as work (250 samples per second per busy thread).",
     ]
     return "\n".join(lines)
 
