@@ -18,10 +18,16 @@ from service.search_outcome import Explanation, Hit
 
 @dataclass(frozen=True)
 class Filter:
-    """Which hits a search returns: only one label's items, and from which rank on."""
+    """Which hits a search returns: only one label's items, only those scoring at least
+    ``min_score`` (fewer than k where too few do), and from which rank on."""
 
     label: str | None = None
     offset: int = 0
+    min_score: float | None = None
+
+    def keeps(self, score: float) -> bool:
+        """Whether a hit of this (final) score passes the score threshold."""
+        return self.min_score is None or score >= self.min_score
 
 
 NO_FILTER = Filter()

@@ -206,13 +206,14 @@ class Searcher:
         vectors = np.stack([o.embedding if needs_tokens else o for o in outputs])
         if self.reranker is None:
             return self.search_vectors(vectors, k, None, where)
-        pool = Filter(where.label, 0)  # re-rank the top R, then page through the re-ranked list
+        pool = Filter(where.label, 0)  # re-rank the top R, then threshold and page the result
         depth = max(k + where.offset, self.reranker.candidates)
         candidates = self.search_vectors(vectors, depth, None, pool)
-        return [
-            self.reranker.rerank(out, row)[where.offset : where.offset + k]
+        reranked = [
+            [hit for hit in self.reranker.rerank(out, row) if where.keeps(hit.score)]
             for out, row in zip(outputs, candidates, strict=True)
         ]
+        return [row[where.offset : where.offset + k] for row in reranked]
 
     @property
     def uses_query_tokens(self) -> bool:
@@ -257,7 +258,8 @@ class Searcher:
         self, vectors: np.ndarray, k: int, exclude: int | None = None, where: Filter = NO_FILTER
     ) -> list[list[Hit]]:
         """Hits ``offset`` to ``offset + k`` per query vector (B, D), with their catalog items,
-        among the items of ``where.label`` when given (filtered inside the index search)."""
+        among the items of ``where.label`` when given (filtered inside the index search), and
+        scoring at least ``where.min_score`` when given."""
         extra = 0 if exclude is None else 1
         if self.settings.search_threads:  # OpenMP's thread count is per calling thread
             faiss.omp_set_num_threads(self.settings.search_threads)
@@ -273,7 +275,7 @@ class Searcher:
             [
                 Hit(int(i), float(s), items[int(i)])
                 for s, i in zip(row_scores, row_ids, strict=True)
-                if i >= 0 and int(i) != exclude and int(i) in items
+                if i >= 0 and int(i) != exclude and int(i) in items and where.keeps(float(s))
             ][where.offset : wanted]
             for row_scores, row_ids in zip(scores, ids, strict=True)
         ]

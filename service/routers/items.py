@@ -18,6 +18,7 @@ from service.routers.search import (
     InlineParam,
     KParam,
     LabelParam,
+    MinScoreParam,
     OffsetParam,
     check_k,
 )
@@ -108,13 +109,15 @@ async def similar_items(
     inline: InlineParam = False,
     label: LabelParam = None,
     offset: OffsetParam = 0,
+    min_score: MinScoreParam = None,
 ) -> SearchResponse:
     """The ``k`` items most similar to a gallery item (the item itself left out), optionally
-    among one ``label``'s items, from rank ``offset`` on."""
+    among one ``label``'s items and scoring at least ``min_score``, from rank ``offset`` on."""
     check_k(k, settings.max_k)
 
     def run() -> SearchResponse:  # one threadpool hand-off (see service/routers/search.py)
-        outcome = searcher.search_item(item_id, k, explain, inline, Filter(label, offset))
+        where = Filter(label, offset, min_score)
+        outcome = searcher.search_item(item_id, k, explain, inline, where)
         metrics.observe_stages(outcome.timings_ms)
         return to_search_response(request.scope.get("root_path", ""), outcome, searcher)
 

@@ -46,6 +46,15 @@ LabelParam = Annotated[
 OffsetParam = Annotated[
     int, Query(ge=0, le=10_000, description="skip this many results (pages of k)")
 ]
+MinScoreParam = Annotated[
+    float | None,
+    Query(
+        ge=-1.0,
+        le=1.0,
+        description="only hits scoring at least this (fewer than k where too few do)",
+        examples=[0.8],
+    ),
+]
 
 
 def parse_box(box: str | None) -> tuple[float, float, float, float] | None:
@@ -120,11 +129,13 @@ async def search(
     box: BoxParam = None,
     label: LabelParam = None,
     offset: OffsetParam = 0,
+    min_score: MinScoreParam = None,
 ) -> SearchResponse:
     """The ``k`` gallery items most similar to the uploaded image (or its ``box`` region),
-    optionally among one ``label``'s items, from rank ``offset`` on."""
+    optionally among one ``label``'s items and scoring at least ``min_score``, from rank
+    ``offset`` on."""
     check_k(k, settings.max_k)
-    where, region = Filter(label, offset), parse_box(box)
+    where, region = Filter(label, offset, min_score), parse_box(box)
 
     def run() -> SearchResponse:
         data = read_query_image(image, image_url, settings)

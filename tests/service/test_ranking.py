@@ -45,3 +45,16 @@ def test_the_service_reranks_when_asked(settings: Settings, gallery_files: list[
     scores = [hit["score"] for hit in body["results"]]
     assert scores == sorted(scores, reverse=True) and abs(scores[0] - 1.0) < 1e-3
     assert body["results"][0]["duplicate"] is True
+
+
+def test_min_score_applies_to_the_reranked_score(
+    settings: Settings, gallery_files: list[Path]
+) -> None:
+    files = {"image": ("q.png", gallery_files[2].read_bytes(), "image/png")}
+    on = settings.model_copy(update={"rerank": True, "rerank_candidates": 20})
+    with TestClient(create_app(on)) as client:
+        whole = client.post("/search", files=files, params={"k": 8}).json()["results"]
+        cut = whole[2]["score"]
+        kept = client.post("/search", files=files, params={"k": 8, "min_score": cut}).json()
+    assert [h["id"] for h in kept["results"]] == [h["id"] for h in whole if h["score"] >= cut]
+    assert len(kept["results"]) >= 3 and kept["results"][-1]["score"] >= cut

@@ -62,3 +62,19 @@ def test_a_bad_image_in_a_batch_gets_its_own_error(
     all_bad = [("images", ("b.png", b"nope", "image/png"))] * 2
     answer = client.post("/search/batch", files=all_bad)
     assert answer.status_code == 400 and "images[0]" in answer.json()["detail"]
+
+
+def test_min_score_keeps_only_hits_at_or_above_it(
+    client: TestClient, gallery_files: list[Path]
+) -> None:
+    files = _upload(gallery_files[3])
+    whole = client.post("/search", files=files, params={"k": 9}).json()["results"]
+    cut = whole[4]["score"]  # the 5th best: at least five hits reach it, the last four may not
+    passing = [h["id"] for h in whole if h["score"] >= cut]
+    kept = client.post("/search", files=files, params={"k": 9, "min_score": cut}).json()
+    assert [h["id"] for h in kept["results"]] == passing and 5 <= len(passing) < 9
+    paged = client.post("/search", files=files, params={"k": 3, "offset": 3, "min_score": cut})
+    assert [h["id"] for h in paged.json()["results"]] == passing[3:6]
+    similar = client.get("/items/1/similar", params={"k": 5, "min_score": 1.0}).json()
+    assert all(h["score"] >= 1.0 for h in similar["results"])
+    assert client.post("/search", files=files, params={"min_score": 1.5}).status_code == 422
