@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     model_path: Path = Field(description="the ONNX file written by training/export_onnx.py")
     index_dir: Path = Field(description="the folder written by indexer/build_index.py")
     api_key: SecretStr | None = Field(None, description="admin key; unset disables /admin")
+    read_api_key: SecretStr | None = Field(
+        None, description="key to search and browse (the admin key works too); unset: open"
+    )
     device: str = "auto"
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: its default)")
     # FAISS's OpenMP team wakes every core for one query, then waits for the encoder's busy

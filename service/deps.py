@@ -71,7 +71,34 @@ def require_admin(
         raise HTTPException(403, "admin endpoints are disabled: LODISC_API_KEY is not set")
     if not x_api_key:
         raise HTTPException(401, "missing X-API-Key header", {"WWW-Authenticate": "X-API-Key"})
-    if not hmac.compare_digest(x_api_key.encode(), expected.encode()):
+    if not key_matches(x_api_key, expected):
+        raise HTTPException(403, "wrong API key")
+
+
+def key_matches(given: str, expected: str) -> bool:
+    """Constant-time comparison of an ``X-API-Key`` with a configured key."""
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def require_reader(request: Request) -> None:
+    """With ``LODISC_READ_API_KEY`` set, searching and browsing need ``X-API-Key``: that key or
+    the admin key (compared in constant time). Unset, they are open.
+
+    A plain header read rather than a security scheme: the schema declares the requirement only
+    where the deployment has it (``service.main.document_limits``).
+
+    Raises:
+        HTTPException: 401 when the header is missing, 403 when the key is wrong.
+    """
+    settings: Settings = request.state.settings
+    reader = settings.read_api_key.get_secret_value() if settings.read_api_key else ""
+    if not reader:
+        return
+    given = request.headers.get(API_KEY_HEADER.model.name, "")
+    if not given:
+        raise HTTPException(401, "missing X-API-Key header", {"WWW-Authenticate": "X-API-Key"})
+    admin = settings.api_key.get_secret_value() if settings.api_key else ""
+    if not (key_matches(given, reader) | key_matches(given, admin)):  # both compared, always
         raise HTTPException(403, "wrong API key")
 
 
@@ -81,3 +108,4 @@ BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 AdminDep = Depends(require_admin)
+ReaderDep = Depends(require_reader)

@@ -22,6 +22,7 @@ from service.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from service.compatibility import IndexMismatchError
 from service.config import Settings, get_settings
 from service.decode_budget import DecodeGate, configure_allocator
+from service.deps import API_KEY_HEADER
 from service.gallery_items import ItemNotFoundError
 from service.generation_watch import start_generation_watch
 from service.image_structure import StructureLimits
@@ -36,6 +37,7 @@ from service.middleware import (
 )
 from service.prometheus_metrics import ServiceMetrics
 from service.routers import admin, docs, health, items, search
+from service.schemas import ErrorOut, error_responses
 from service.searcher import Searcher
 from service.searcher_slot import SearcherSlot
 
@@ -43,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 THREADPOOL_HEADROOM = 16  # threads beyond max_queue for requests that never queue (browse, health)
 MIB = 1024 * 1024
+SCHEME_NAME = API_KEY_HEADER.scheme_name  # the admin routes' security scheme, reused for reads
+ERROR_REF = f"#/components/schemas/{ErrorOut.__name__}"
 
 
 def decode_policy(settings: Settings) -> DecodePolicy:
@@ -180,11 +184,33 @@ def document_limits(app: FastAPI, settings: Settings) -> None:
     single = schema["paths"]["/search"]["post"]["requestBody"]["content"]["multipart/form-data"]
     single_ref = single["schema"]["$ref"].rsplit("/", 1)[-1]
     schema["components"]["schemas"][single_ref]["required"] = ["image"]
+    if settings.read_api_key:
+        require_key_in_schema(schema, ("/search", "/items"))
     batch = schema["paths"]["/search/batch"]["post"]["requestBody"]["content"]
     body_ref = batch["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
     schema["components"]["schemas"][body_ref]["properties"]["images"]["maxItems"] = (
         settings.max_images
     )
+
+
+def require_key_in_schema(schema: dict[str, Any], prefixes: tuple[str, ...]) -> None:
+    """Declare ``X-API-Key`` (and its 401/403 answers) on the operations under ``prefixes``."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes.setdefault(SCHEME_NAME, {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    refused = error_responses(401, 403)
+    for path, operations in schema["paths"].items():
+        if not path.startswith(prefixes):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{SCHEME_NAME: []}]
+            for status in (401, 403):
+                operation["responses"].setdefault(
+                    str(status),
+                    {
+                        "description": refused[status]["description"],
+                        "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+                    },
+                )
 
 
 def add_exception_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:

@@ -1,6 +1,8 @@
 """A small typed HTTP client for the retrieval service; the UI's only way to reach the model.
 
-``SERVICE_URL`` is read once, from ``LODISC_SERVICE_URL``. Every failure becomes a
+``SERVICE_URL`` is read once, from ``LODISC_SERVICE_URL``, and ``SERVICE_KEY`` from
+``LODISC_SERVICE_KEY`` (sent as ``X-API-Key`` where the service sets ``LODISC_READ_API_KEY``).
+Every failure becomes a
 :class:`ServiceError` whose message is fit to show on the page: the service's JSON ``detail`` for
 an error answer, or "service unreachable at URL" when nothing answers.
 """
@@ -14,6 +16,7 @@ import httpx
 
 DEFAULT_SERVICE_URL = "http://localhost:8000"
 SERVICE_URL = os.environ.get("LODISC_SERVICE_URL", DEFAULT_SERVICE_URL).rstrip("/")
+SERVICE_KEY = os.environ.get("LODISC_SERVICE_KEY") or None
 # Explanations cost extra encoder calls per hit, so a search may take seconds on a CPU.
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
@@ -83,13 +86,20 @@ class ServiceClient:
     Args:
         base_url: the service root, e.g. ``http://api:8000``.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
+        api_key: sent as ``X-API-Key`` on every request (None: no header).
     """
 
     def __init__(
-        self, base_url: str = SERVICE_URL, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str = SERVICE_URL,
+        transport: httpx.BaseTransport | None = None,
+        api_key: str | None = SERVICE_KEY,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, transport=transport)
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=TIMEOUT, transport=transport, headers=headers
+        )
 
     def url(self, path: str) -> str:
         """Absolute URL of a path the service returned (``/items/7/image``); URLs pass through."""

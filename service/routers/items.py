@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import MetricsDep, SearcherDep, SettingsDep
+from service.deps import MetricsDep, ReaderDep, SearcherDep, SettingsDep
 from service.ranking import Filter
 from service.responses import to_item, to_search_response
 from service.routers.search import (
@@ -24,7 +24,7 @@ from service.routers.search import (
 )
 from service.schemas import ItemOut, ItemPage, LabelCount, SearchResponse, error_responses
 
-router = APIRouter(prefix="/items", tags=["items"])
+router = APIRouter(prefix="/items", tags=["items"], dependencies=[ReaderDep])
 
 MAX_PAGE = 200
 # Ids and offsets go to SQLite and FAISS as 64-bit integers; a larger one would overflow there.

@@ -14,13 +14,13 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from starlette.concurrency import run_in_threadpool
 
 from service.config import Settings
-from service.deps import MetricsDep, SearcherDep, SettingsDep
+from service.deps import MetricsDep, ReaderDep, SearcherDep, SettingsDep
 from service.ranking import Filter
 from service.responses import to_batch_response, to_search_response
 from service.schemas import BatchSearchResponse, SearchResponse, error_responses
 from service.url_fetch import FetchLimits, UrlFetchError, fetch_image
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[ReaderDep])
 
 # The maximum is LODISC_MAX_K, known only at startup: the lifespan writes it into the schema.
 KParam = Annotated[int, Query(ge=1, description="number of results, 1 to LODISC_MAX_K")]

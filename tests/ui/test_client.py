@@ -150,3 +150,18 @@ def test_labels_reads_one_item_page():
     api, seen = client_for(lambda request: httpx.Response(200, json=page))
     assert api.labels() == [("wren", 3)]
     assert dict(seen[0].url.params) == {"offset": "0", "limit": "1"}
+
+
+def test_the_service_key_goes_with_every_request():
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"results": []})
+
+    keyed = ServiceClient(BASE, transport=httpx.MockTransport(record), api_key="reader")
+    keyed.similar(5, 3, explain=False)
+    keyed.fetch(keyed.item_image_url(5))
+    assert [request.headers.get("x-api-key") for request in seen] == ["reader", "reader"]
+    ServiceClient(BASE, transport=httpx.MockTransport(record), api_key=None).similar(5, 3, False)
+    assert "x-api-key" not in seen[-1].headers
