@@ -51,7 +51,9 @@ if [ ! -f "$ONNX" ]; then
 fi
 gallery_id=$(printf '%s' "$(cd "$DATA" && pwd)" | sha256sum | cut -c1-12)
 INDEX=$WORK/index-$gallery_id-$model_id
-$PY indexer/build_index.py --model "$ONNX" --gallery "$DATA" --out "$INDEX" | tail -n 2 | head -n 1
+# sed, not head: head exits after one line and tail, still writing, dies of SIGPIPE (141), which
+# pipefail turned into the demo's exit now and then
+$PY indexer/build_index.py --model "$ONNX" --gallery "$DATA" --out "$INDEX" | tail -n 2 | sed -n 1p
 
 export LODISC_MODEL_PATH=$ONNX LODISC_INDEX_DIR=$INDEX
 export LODISC_API_KEY=${LODISC_API_KEY:-$($PY -c 'import secrets; print(secrets.token_urlsafe(16))')}
@@ -74,7 +76,7 @@ echo
 echo "API: http://localhost:$API_PORT  (docs: http://localhost:$API_PORT/docs)"
 echo "UI:  http://localhost:$UI_PORT"
 echo "admin key for /admin/reload: $LODISC_API_KEY"
-example=$(find "$DATA" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) | sort | head -n 1)
+example=$(find "$DATA" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) | sort | sed -n 1p)
 if [ -n "$example" ]; then
   echo "try:  curl -F image=@$example 'http://localhost:$API_PORT/search?k=5'"
 fi
