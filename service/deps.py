@@ -1,8 +1,8 @@
 """Request dependencies: settings, the searcher in service, the batcher, metrics, admin key.
 
 The per-request lookups are ``async def``: FastAPI runs a plain ``def`` dependency in the
-threadpool, one thread hand-off each (four per search, about 0.4 ms in all on two quiet cores), while these
-only read ``request.state`` and never block.
+threadpool, one thread hand-off each (four per search, about 0.4 ms in all on two quiet cores),
+while these only read ``request.state`` and never block.
 """
 
 from __future__ import annotations
