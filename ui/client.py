@@ -70,13 +70,17 @@ def label_counts(raw: Any) -> list[tuple[str, int]]:
     return pairs
 
 
-def search_params(k: int, explain: bool, label: str | None, offset: int) -> dict[str, Any]:
+def search_params(
+    k: int, explain: bool, label: str | None, offset: int, min_score: float | None = None
+) -> dict[str, Any]:
     """Query parameters shared by ``/search`` and ``/items/{id}/similar``."""
     params: dict[str, Any] = {"k": k, "explain": explain, "inline": False}
     if label is not None:
         params["label"] = label
     if offset:
         params["offset"] = offset
+    if min_score is not None:
+        params["min_score"] = min_score
     return params
 
 
@@ -120,11 +124,13 @@ class ServiceClient:
         box: Box | None = None,
         label: str | None = None,
         offset: int = 0,
+        min_score: float | None = None,
     ) -> JSON:
         """Search the gallery by an uploaded image (``POST /search``), or by its ``box`` region
-        (x0, y0, x1, y1 in the image's pixels), among ``label``'s items, from rank ``offset``."""
+        (x0, y0, x1, y1 in the image's pixels), among ``label``'s items scoring at least
+        ``min_score``, from rank ``offset``."""
         files = {"image": (filename, image_bytes, "application/octet-stream")}
-        params = search_params(k, explain, label, offset)
+        params = search_params(k, explain, label, offset, min_score)
         if box is not None:
             params["box"] = ",".join(f"{v:g}" for v in box)
         return self._json("POST", "/search", params=params, files=files)
@@ -136,9 +142,10 @@ class ServiceClient:
         explain: bool = True,
         label: str | None = None,
         offset: int = 0,
+        min_score: float | None = None,
     ) -> JSON:
         """Items most like a gallery item (``GET /items/{id}/similar``)."""
-        params = search_params(k, explain, label, offset)
+        params = search_params(k, explain, label, offset, min_score)
         return self._json("GET", f"/items/{item_id}/similar", params=params)
 
     def labels(self) -> list[tuple[str, int]]:

@@ -22,6 +22,7 @@ ITEM_INPUT = "item_id"  # gallery item id of the search form
 K = "k"  # results per page (search form)
 EXPLAIN = "explain"  # ask for explanations (search form)
 LABEL_FILTER = "label_filter"  # only this label's items (search form)
+MIN_SCORE = "min_score"  # only hits scoring at least this; 0.0 = no threshold (search form)
 HEATMAP = "heatmap"  # which heatmap the pictures show
 OPACITY = "overlay_opacity"
 RESULTS_PAGE = "results_page"  # 1-based page of k results
@@ -37,6 +38,7 @@ SETTINGS = {
     K: K_DEFAULT,
     EXPLAIN: True,
     LABEL_FILTER: ALL_LABELS,
+    MIN_SCORE: 0.0,
     HEATMAP: HEATMAP_MODES[0],
     OPACITY: 0.6,
 }

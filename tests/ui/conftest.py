@@ -106,8 +106,9 @@ class FakeService:
         box: tuple | None = None,
         label: str | None = None,
         offset: int = 0,
+        min_score: float | None = None,
     ) -> dict:
-        self.options.append({"box": box, "label": label, "offset": offset})
+        self.options.append({"box": box, "label": label, "offset": offset, "min_score": min_score})
         self._record("search", filename, k, explain)
         return fake_answer(k, offset)
 
@@ -118,8 +119,9 @@ class FakeService:
         explain: bool = True,
         label: str | None = None,
         offset: int = 0,
+        min_score: float | None = None,
     ) -> dict:
-        self.options.append({"box": None, "label": label, "offset": offset})
+        self.options.append({"box": None, "label": label, "offset": offset, "min_score": min_score})
         self._record("similar", item_id, k, explain)
         return fake_answer(k, offset)
 

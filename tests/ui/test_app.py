@@ -53,7 +53,7 @@ def test_search_renders_k_results_with_scores_labels_and_grades(app: AppTest, fa
     upload(app, k=4)
     assert not app.exception
     assert fake_service.of("search") == [("search", "bird.png", 4, True)]
-    assert fake_service.options[-1] == {"box": None, "label": None, "offset": 0}
+    assert fake_service.options[-1] == {"box": None, "label": None, "offset": 0, "min_score": None}
     cards = [m.value for m in app.markdown if m.value.startswith("**") and ". " in m.value]
     assert cards == ["**1. sparrow**", "**2. finch**", "**3. wren**", "**4. sparrow**"]
     captions = texts(app.caption)

@@ -96,15 +96,25 @@ def test_settings_are_kept_across_pages(app: AppTest, fake_service):
 
 def test_label_filter_and_paging_use_label_and_offset(app: AppTest, fake_service):
     submit(app, item_id=9, k=4, label_filter="wren")
-    assert fake_service.options[-1] == {"box": None, "label": "wren", "offset": 0}
+    assert fake_service.options[-1] == {
+        "box": None,
+        "label": "wren",
+        "offset": 0,
+        "min_score": None,
+    }
     app.button(key="page_next").click().run()
     app.button(key="page_next").click().run()
-    assert fake_service.options[-1] == {"box": None, "label": "wren", "offset": 8}
+    assert fake_service.options[-1] == {
+        "box": None,
+        "label": "wren",
+        "offset": 8,
+        "min_score": None,
+    }
     assert pager_caption(app) == "Page 3 · results 9-12"
     app.button(key="page_prev").click().run()
     assert fake_service.options[-1]["offset"] == 4
     submit(app, label_filter="All labels")  # new settings start again at page 1
-    assert fake_service.options[-1] == {"box": None, "label": None, "offset": 0}
+    assert fake_service.options[-1] == {"box": None, "label": None, "offset": 0, "min_score": None}
 
 
 def test_box_tool_searches_by_the_region(app: AppTest, fake_service):
@@ -145,3 +155,12 @@ def test_gallery_controls_are_kept_across_pages(app: AppTest, fake_service):
     assert not app.exception
     assert app.selectbox(key="gallery_label").value == "finch"
     assert fake_service.of("items")[-1] == ("items", 24, 24, "finch")
+
+
+def test_minimum_score_goes_to_the_service_and_zero_means_none(app: AppTest, fake_service):
+    submit(app, item_id=12, min_score=0.8)
+    assert not app.exception and fake_service.options[-1]["min_score"] == 0.8
+    app.button(key="page_next").click().run()
+    assert fake_service.options[-1]["min_score"] == 0.8  # kept across pages
+    submit(app, min_score=0.0)
+    assert fake_service.options[-1]["min_score"] is None

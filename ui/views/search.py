@@ -17,6 +17,7 @@ from ui.session import (
     ITEM_INPUT,
     K_MAX,
     LABEL_FILTER,
+    MIN_SCORE,
     OPACITY,
     QUERY,
     RESULTS_PAGE,
@@ -88,23 +89,34 @@ def choose_query(api: ServiceClient) -> None:
             placeholder="e.g. 12",
         )
         k_col.slider("Results per page (k)", 1, K_MAX, key=K, persist_state="session")
-        label_col, explain_col = st.columns(2)
+        label_col, score_col, explain_col = st.columns(3)
         label_col.selectbox(
             "Only this label", [ALL_LABELS, *labels], key=LABEL_FILTER, persist_state="session"
+        )
+        score_col.number_input(
+            "Minimum score (0: any)",
+            min_value=0.0,
+            max_value=1.0,
+            step=0.05,
+            key=MIN_SCORE,
+            persist_state="session",
+            help="only hits whose score reaches this; a page may then hold fewer than k",
         )
         explain_col.toggle("Explain matches", key=EXPLAIN, persist_state="session")
         st.form_submit_button("Search", key="search_submit", type="primary", on_click=submit_search)
 
 
 def search_options() -> dict[str, Any]:
-    """k, explain, label and offset of the current settings and results page."""
+    """k, explain, label, offset and score threshold of the current settings and results page."""
     label = st.session_state[LABEL_FILTER]
     k = int(st.session_state[K])
+    min_score = float(st.session_state.get(MIN_SCORE, 0.0))
     return {
         "k": k,
         "explain": bool(st.session_state[EXPLAIN]),
         "label": None if label == ALL_LABELS else label,
         "offset": (st.session_state.get(RESULTS_PAGE, 1) - 1) * k,
+        "min_score": min_score if min_score > 0 else None,
     }
 
 
