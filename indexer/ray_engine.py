@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import socket
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,13 @@ CPUS_PER_ACTOR = 4  # on CPU clusters: one ONNX session per this many cores (int
 # Decode tasks ask for less CPU than an actor (1), so that Ray Data does not fuse decoding into the
 # actors (it fuses stages of equal resources): fused, each actor decodes and embeds in turn.
 DECODE_CPUS = 0.5
-# On a cluster of several nodes the job starts once every encoder actor has loaded its session:
-# started as they come (Ray Data's default), the first actor up took every block of a short job
-# and the other nodes none. A pool that cannot start within this fails with Ray's timeout error.
+# On a CPU cluster of several nodes the encoder actors are placed through a placement group whose
+# bundles are spread over the nodes (one per node where the pool is no larger than the cluster),
+# and the job starts once every actor has loaded its session. Left to Ray Data (per-actor SPREAD,
+# actors started as they come), both actors of a two-node test landed on one node now and then.
+# A pool that cannot be placed or started within this fails, naming the reason.
 ACTOR_START_TIMEOUT_S = 600.0
+ACTOR_CPUS = 1  # an encoder actor's CPU reservation in such a placement group
 RAY_PORT = 6379  # ray start --head's GCS port, when an address names none
 CLIENT_PORT = 10001  # the Ray Client server's port (ray://HOST)
 
@@ -172,6 +177,37 @@ def embed_on_ray(
     return failed
 
 
+@contextmanager
+def spread_placement(pool: int, nodes: int, gpus: int) -> Iterator[dict[str, Any]]:
+    """Extra ``map_batches`` arguments placing ``pool`` encoder actors over the nodes of a CPU
+    cluster (none on one node, or with GPUs, where each actor takes a GPU of its own); the
+    placement group is removed afterwards.
+
+    Raises:
+        RayEngineError: the bundles cannot be placed within ``ACTOR_START_TIMEOUT_S``.
+    """
+    if nodes < 2 or gpus:
+        yield {}
+        return
+    from ray.util.placement_group import placement_group, remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    strategy = "STRICT_SPREAD" if pool <= nodes else "SPREAD"
+    group = placement_group([{"CPU": ACTOR_CPUS}] * pool, strategy=strategy)
+    try:
+        if not group.wait(ACTOR_START_TIMEOUT_S):
+            raise RayEngineError(
+                f"cannot place {pool} encoder actors of {ACTOR_CPUS} CPU over {nodes} Ray nodes "
+                f"within {ACTOR_START_TIMEOUT_S:.0f} s"
+            )
+        yield {
+            "num_cpus": ACTOR_CPUS,
+            "scheduling_strategy": PlacementGroupSchedulingStrategy(group),
+        }
+    finally:
+        remove_placement_group(group)
+
+
 def _run_pipeline(
     db: GalleryDB,
     model_path: Path,
@@ -199,30 +235,34 @@ def _run_pipeline(
     pool = actors or (gpus or max(1, cpus // CPUS_PER_ACTOR))
     items = [{"row": row, "path": path} for row, (_, path) in enumerate(todo)]
     blocks = max(1, min(len(items) // batch_size, 4 * cpus))
-    dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
-        decode_rows,  # type: ignore[arg-type]  # its extra arguments come from fn_kwargs
-        batch_size=batch_size,
-        batch_format="numpy",
-        fn_kwargs={"root": str(gallery), "spec": spec},
-        num_cpus=DECODE_CPUS,
-    )
-    embedded = dataset.map_batches(
-        actor,
-        fn_constructor_args=(str(model_path), runtime, device),
-        batch_size=batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=pool),
-        num_gpus=1 if gpus else 0,
-    )
-    logger.info("embedding %d files on Ray: %d encoder actor(s), %d GPU(s)", len(todo), pool, gpus)
-    done: set[int] = set()
-    bar = tqdm(total=len(todo), desc="embed (ray)", unit="img", disable=not progress)
-    for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
-        rows = batch["row"].tolist()
-        db.store_embeddings(model, [todo[r][0] for r in rows], batch["vector"], batch["tokens"])
-        done.update(rows)
-        node_rows.update(batch["node"].tolist())
-        bar.update(len(rows))
-    bar.close()
+    with spread_placement(pool, nodes, gpus) as placement:
+        dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
+            decode_rows,  # type: ignore[arg-type]  # its extra arguments come from fn_kwargs
+            batch_size=batch_size,
+            batch_format="numpy",
+            fn_kwargs={"root": str(gallery), "spec": spec},
+            num_cpus=DECODE_CPUS,
+        )
+        embedded = dataset.map_batches(
+            actor,
+            fn_constructor_args=(str(model_path), runtime, device),
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=pool),
+            num_gpus=1 if gpus else 0,
+            **placement,
+        )
+        logger.info(
+            "embedding %d files on Ray: %d encoder actor(s), %d GPU(s)", len(todo), pool, gpus
+        )
+        done: set[int] = set()
+        bar = tqdm(total=len(todo), desc="embed (ray)", unit="img", disable=not progress)
+        for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
+            rows = batch["row"].tolist()
+            db.store_embeddings(model, [todo[r][0] for r in rows], batch["vector"], batch["tokens"])
+            done.update(rows)
+            node_rows.update(batch["node"].tolist())
+            bar.update(len(rows))
+        bar.close()
     logger.info("images embedded per Ray node: %s", dict(node_rows))
     return done
