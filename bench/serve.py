@@ -19,7 +19,6 @@ batch-N throughput, both on each encoder. The last stdout line is JSON.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import logging
@@ -37,9 +36,10 @@ import numpy as np
 from PIL import Image
 
 from bench.common.results import record
-from harness.live_server import run_server
+from harness.live_server import LiveServer, run_server
 from harness.random_model import export_random_model
 from harness.search_load import HEADERS, multipart, per_address_caps
+from harness.search_load import run_load as search_load
 from harness.wrk_load import WrkReport, run_wrk
 from indexer.build_index import build_index
 from lodisc.config import EncoderConfig
@@ -125,50 +125,18 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     } | per_address_caps(args.clients)
 
 
-def run_clients(
-    url: str, bodies: list[bytes], clients: int, seconds: float, params: dict[str, Any]
+def run_load(
+    args: argparse.Namespace, server: LiveServer, bodies: list[bytes], clients: int
 ) -> WrkReport:
-    """``clients`` concurrent httpx clients (asyncio tasks in this process) sending searches back
-    to back for ``seconds``; their CPU time is this process's over the run (nothing else here
-    works meanwhile)."""
-
-    async def client(http: httpx.AsyncClient, index: int, deadline: float) -> list[float]:
-        times, i = [], index
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            response = await http.post("/search", content=bodies[i % len(bodies)], params=params)
-            times.append(time.perf_counter() - start)
-            response.raise_for_status()
-            i += clients
-        return times
-
-    async def run_all() -> list[list[float]]:
-        limits = httpx.Limits(max_connections=clients)
-        async with httpx.AsyncClient(
-            base_url=url, timeout=60, headers=HEADERS, limits=limits
-        ) as http:
-            deadline = time.perf_counter() + seconds
-            return await asyncio.gather(*(client(http, i, deadline) for i in range(clients)))
-
-    cpu, start = time.process_time(), time.perf_counter()
-    latencies = [t for times in asyncio.run(run_all()) for t in times]
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return WrkReport(
-        connections=clients,
-        requests=len(latencies),
-        seconds=wall,
-        p50_ms=ms(latencies),
-        p95_ms=ms(latencies, 95),
-        p99_ms=ms(latencies, 99),
-        errors=0,  # raise_for_status stops the run at the first
-        client_cpu_s=cpu,
-    )
-
-
-def run_load(args: argparse.Namespace, url: str, bodies: list[bytes], clients: int) -> WrkReport:
     """One load level with the chosen load generator (its figures in wrk's form either way)."""
-    if args.load == "httpx":
-        return run_clients(url, bodies, clients, args.seconds, {})
+    if args.load == "httpx":  # harness/search_load.py's asyncio clients, their CPU measured
+        load = search_load(server, bodies, clients, args.seconds, warmup=0.0)
+        if load.errors:
+            raise RuntimeError(f"{load.errors} failed requests at {clients} clients")
+        cpu_s = load.client_cpu_pct * load.seconds / 100
+        return WrkReport(clients, load.requests, load.seconds, load.p50_ms, load.p95_ms,
+                         load.p99_ms, load.errors, cpu_s)  # fmt: skip
+    url = server.url
     report = run_wrk(f"{url}/search", bodies, HEADERS["content-type"], clients, args.seconds)
     wait_drained(url, bodies[0])
     if report.errors:
@@ -192,24 +160,26 @@ def ms(seconds: list[float], q: float = 50) -> float:
     return 1000 * float(np.percentile(seconds, q))
 
 
-def measure(url: str, model: Path, queries: list[bytes], args: argparse.Namespace) -> dict:
+def measure(
+    server: LiveServer, model: Path, queries: list[bytes], args: argparse.Namespace
+) -> dict:
     """Server and bare encoder in alternating rounds (the machine's load drifts); each ratio is
     the median of the rounds' ratios."""
     encoder, arrays = bare_encoder(model, queries, args.threads)
     bodies = [multipart(q) for q in queries]
     n = args.clients
     time_encoder(encoder, arrays, n, 2)
-    run_clients(url, bodies, 1, 1.0, {})  # warm-up
+    search_load(server, bodies, 1, 1.0, warmup=0.0)  # warm-up
     rounds: list[dict[str, Any]] = []
     for _ in range(args.rounds):
         bare1 = ms(time_encoder(encoder, arrays, 1, args.bare_runs))
-        one = run_load(args, url, bodies, 1)
+        one = run_load(args, server, bodies, 1)
         bare_n = time_encoder(encoder, arrays, n, max(2, args.bare_runs // n))
         bare_rate = n * len(bare_n) / sum(bare_n)
-        many = run_load(args, url, bodies, n)
+        many = run_load(args, server, bodies, n)
         rounds.append({"bare1": bare1, "bare_rate": bare_rate, "one": one, "many": many})
-    cold = run_explain(url, bodies)
-    warm = run_explain(url, bodies)
+    cold = run_explain(server.url, bodies)
+    warm = run_explain(server.url, bodies)
 
     def median(of: Any) -> float:
         return round(statistics.median(of(r) for r in rounds), 3)
@@ -257,7 +227,7 @@ def measure_arch(args: argparse.Namespace, arch: str) -> dict[str, Any]:
         model, index_dir, queries = build_artifacts(work, args, arch)
         with run_server(model, index_dir, work, server_env(args)) as server:
             load = os.getloadavg()[0]
-            result = measure(server.url, model, queries, args)
+            result = measure(server, model, queries, args)
             result["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
     return {"arch": arch, **result}
 
