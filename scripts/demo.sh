@@ -60,18 +60,32 @@ export LODISC_API_KEY=${LODISC_API_KEY:-$($PY -c 'import secrets; print(secrets.
 export LODISC_SERVICE_URL=http://localhost:$API_PORT
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+# a signal ends the script at once (the EXIT trap stops the servers): a trap that only cleaned up
+# let a Ctrl-C or SIGTERM that came during the wait for /readyz below stop the servers and then
+# keep polling them for a minute
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 .venv/bin/uvicorn service.main:app --host 127.0.0.1 --port "$API_PORT" --log-level warning &
 pids+=($!)
 .venv/bin/streamlit run ui/app.py --server.port "$UI_PORT" --server.headless true \
   --browser.gatherUsageStats false >"$WORK/streamlit.log" 2>&1 &
 pids+=($!)
+ready=0
 for _ in $(seq 1 120); do
-  if $PY -c "import sys, urllib.request; urllib.request.urlopen('$LODISC_SERVICE_URL/readyz', timeout=1)" 2>/dev/null; then
+  if $PY -c "import urllib.request; urllib.request.urlopen('$LODISC_SERVICE_URL/readyz', timeout=1)" 2>/dev/null; then
+    ready=1
     break
+  fi
+  if ! kill -0 "${pids[0]}" 2>/dev/null; then
+    echo "error: the API server exited during start-up (its messages are above)" >&2
+    exit 1
   fi
   sleep 0.5
 done
+if [ "$ready" = 0 ]; then
+  echo "warning: the API is not ready after 60 s; still waiting for it in the background" >&2
+fi
 echo
 echo "API: http://localhost:$API_PORT  (docs: http://localhost:$API_PORT/docs)"
 echo "UI:  http://localhost:$UI_PORT"
