@@ -1,16 +1,15 @@
 """Where a search request goes: the ONNX encoder and the published index behind one object.
 
 No web framework here: :class:`Searcher` takes upload bytes or gallery ids and returns plain
-dataclasses (``service/search_outcome.py``), so it is unit-testable without HTTP.
+dataclasses (``service/search_outcome.py``), so it is unit-testable without HTTP. What is shown
+besides the hits (overlays, correspondences, match maps) is ``service/explainer.py``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,18 @@ from PIL import Image
 from lodisc.hashing import file_sha256
 from lodisc.index_format.published import PublishedIndex, load_published
 from lodisc.inference.image_preprocess import preprocess_image
-from lodisc.inference.matching import explain_matches
 from lodisc.inference.onnx_encoder import OnnxEncoder
-from lodisc.inference.pivotal import pivotal_map
 from service.batcher import MicroBatcher
 from service.calibration import CalibrationOptions, ScoreCalibration, calibrate
 from service.compatibility import VERSION_CHARS, check_compatible
 from service.config import Settings
-from service.gallery_items import Gallery, ItemNotFoundError
+from service.explainer import ENCODE_TIMEOUT_S, Explainer
+from service.gallery_items import Gallery
 from service.images import ImageInputError, crop_to_box, decode_uploads
-from service.overlay import encode_png, find_correspondences, render_overlay
 from service.ranking import NO_FILTER, Filter, Reranker, pivotal_query_tokens
 from service.search_outcome import Explanation, Hit, HitResult, QueryResult, SearchOutcome
 
 logger = logging.getLogger(__name__)
-
-ENCODE_TIMEOUT_S = 60.0  # a request gives up on the encoder queue after this (HTTP 503)
 
 
 class Searcher:
@@ -76,8 +71,7 @@ class Searcher:
         self.calibration: ScoreCalibration | None = None
         if settings.calibration_sample > 0:
             self.calibration = calibrate(published, CalibrationOptions.from_settings(settings))
-        self._cache: OrderedDict[int, Explanation] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self.explainer = Explainer(encoder, batcher, self.gallery, settings)
 
     @classmethod
     def load(
@@ -118,15 +112,6 @@ class Searcher:
         """Batch function: (B, 3, S, S) -> B embeddings (D,)."""
         return list(self.encoder.run(batch).embedding)
 
-    def explain_batch(self, batch: np.ndarray) -> list[Explanation]:
-        """Batch function: (B, 3, S, S) -> B embeddings with their attention rows and patches."""
-        out = self.encoder.run(batch, explain=True)
-        assert out.cls_attention is not None and out.patch_tokens is not None
-        return [
-            Explanation(e, pivotal_map(a, self.encoder.grid_size), p)
-            for e, a, p in zip(out.embedding, out.cls_attention, out.patch_tokens, strict=True)
-        ]
-
     def search_uploads(
         self,
         uploads: Sequence[bytes],
@@ -158,7 +143,7 @@ class Searcher:
             arrays = [preprocess_image(image, self.encoder.preprocessing) for image in images]
             timings["decode"] = _ms_since(start)
             start = time.perf_counter()
-            fn = self.explain_batch if needs_tokens else self.embed_batch
+            fn = self.explainer.explain_batch if needs_tokens else self.embed_batch
             outputs = [f.result(ENCODE_TIMEOUT_S) for f in admission.submit(fn, arrays)]
             timings["embed"] = _ms_since(start)
         start = time.perf_counter()
@@ -166,7 +151,7 @@ class Searcher:
         timings["search"] = _ms_since(start)
         start = time.perf_counter()
         queries = [
-            self.explain_hits(image, out, row, inline)
+            self.explainer.explain_hits(image, out, row, inline)
             if explain
             else QueryResult([HitResult(h) for h in row])
             for image, out, row in zip(images, outputs, hits, strict=True)
@@ -241,7 +226,7 @@ class Searcher:
         try:
             vector = self.published.index.reconstruct(item_id)[None]
         except RuntimeError:  # an index type that cannot reconstruct: embed the image again
-            vector = self.explain_items([item_id])[item_id].embedding[None]
+            vector = self.explainer.explain_items([item_id])[item_id].embedding[None]
             timings["embed"] = _ms_since(start)
         start = time.perf_counter()
         hits = self.search_vectors(vector, k, item_id, where)
@@ -249,8 +234,10 @@ class Searcher:
         result = QueryResult([HitResult(h) for h in hits[0]])
         if explain:
             start = time.perf_counter()
-            own = self.explain_items([item_id])[item_id]
-            result = self.explain_hits(None, own, hits[0], inline)  # its overlay has a URL
+            own = self.explainer.explain_items([item_id])[item_id]
+            result = self.explainer.explain_hits(
+                None, own, hits[0], inline
+            )  # its overlay has a URL
             timings["explain"] = _ms_since(start)
         return SearchOutcome([result], timings)
 
@@ -279,95 +266,6 @@ class Searcher:
             ][where.offset : wanted]
             for row_scores, row_ids in zip(scores, ids, strict=True)
         ]
-
-    def explain_hits(
-        self, image: Image.Image | None, query: Explanation, hits: list[Hit], inline: bool
-    ) -> QueryResult:
-        """Query overlay (of ``image`` when given), per-hit correspondences, ``inline`` overlays.
-
-        A hit whose gallery image is unavailable is returned unexplained rather than failing.
-        """
-        explained = self.explain_items([hit.id for hit in hits], missing_ok=True)
-        top = self.settings.correspondences
-        results = []
-        for hit in hits:
-            other = explained.get(hit.id)
-            if other is None:
-                results.append(HitResult(hit))
-                continue
-            pairs = find_correspondences(query.patches, query.heat, other.patches, top)
-            png = self.item_overlay_png(hit.id, other) if inline else None
-            results.append(HitResult(hit, pairs, png))
-        self.add_match_maps(query, results, explained)
-        if image is None:  # "more like this": the query is a gallery item with its own URL
-            return QueryResult(results, None, explained=True)
-        return QueryResult(
-            results, self.overlay_png(image, query), True, (image.width, image.height)
-        )
-
-    def add_match_maps(
-        self, query: Explanation, results: list[HitResult], explained: dict[int, Explanation]
-    ) -> None:
-        """Query-dependent match maps (on the hit and on the query) of the explained hits."""
-        shown = [r for r in results if r.correspondences is not None]
-        if not shown:
-            return
-        hit_patches = np.stack([explained[r.hit.id].patches for r in shown])  # (K, N, D)
-        maps = explain_matches(
-            query.patches, query.heat, hit_patches, self.settings.match_keep_ratio
-        )
-        for result, match in zip(shown, maps, strict=True):
-            result.match = match
-
-    def explain_items(
-        self, item_ids: Sequence[int], missing_ok: bool = False
-    ) -> dict[int, Explanation]:
-        """Explain outputs of gallery items, re-encoding (batched) those not cached.
-
-        Raises:
-            ItemNotFoundError: an item's image is unavailable (left out when ``missing_ok``).
-        """
-        with self._cache_lock:
-            found = {i: self._cache[i] for i in item_ids if i in self._cache}
-            for i in found:
-                self._cache.move_to_end(i)
-        arrays = {}
-        for item_id in sorted(set(item_ids) - set(found)):
-            try:
-                image = self.gallery.load_image(item_id)
-            except ItemNotFoundError as err:
-                if not missing_ok:
-                    raise
-                logger.warning("cannot explain item %d: %s", item_id, err)
-                continue
-            arrays[item_id] = preprocess_image(image, self.encoder.preprocessing)
-        if arrays:
-            outputs = self.batcher.run(self.explain_batch, list(arrays.values()), ENCODE_TIMEOUT_S)
-            fresh = dict(zip(arrays, outputs, strict=True))
-            found.update(fresh)
-            with self._cache_lock:
-                self._cache.update(fresh)
-                while len(self._cache) > self.settings.explain_cache_items:
-                    self._cache.popitem(last=False)
-        return found
-
-    def overlay_png(self, image: Image.Image, explanation: Explanation) -> bytes:
-        """PNG of the pivotal-region map blended on ``image``."""
-        options = self.settings
-        rendered = render_overlay(
-            image,
-            explanation.heat,
-            self.encoder.preprocessing,
-            options.overlay_alpha,
-            options.overlay_max_side,
-        )
-        return encode_png(rendered)
-
-    def item_overlay_png(self, item_id: int, explanation: Explanation | None = None) -> bytes:
-        """PNG overlay of a gallery item."""
-        if explanation is None:
-            explanation = self.explain_items([item_id])[item_id]
-        return self.overlay_png(self.gallery.load_image(item_id), explanation)
 
     def describe(self) -> dict[str, Any]:
         """Versions and sizes for /readyz and /admin/reload."""

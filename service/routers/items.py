@@ -94,7 +94,7 @@ def get_item_image(item_id: ItemId, searcher: SearcherDep) -> FileResponse:
 )
 def get_item_overlay(item_id: ItemId, searcher: SearcherDep) -> Response:
     """The item's pivotal-region heatmap blended on its image, as PNG."""
-    return Response(searcher.item_overlay_png(item_id), media_type="image/png")
+    return Response(searcher.explainer.item_overlay_png(item_id), media_type="image/png")
 
 
 @router.get("/{item_id}/similar", response_model_exclude_none=True, responses=ITEM_ERRORS)

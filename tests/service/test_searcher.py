@@ -1,4 +1,4 @@
-"""The searcher without HTTP: batching of hit re-encoding, the explain cache, fallbacks."""
+"""The searcher without HTTP: batching of hit re-encoding, the explain cache in use, fallbacks."""
 
 from __future__ import annotations
 
@@ -34,17 +34,11 @@ def test_hits_are_reencoded_in_batches_and_cached(
 ) -> None:
     outcome = searcher.search_uploads([gallery_files[0].read_bytes()], k=4, explain=True)
     assert batch_sizes == [1, 4]  # the query, then its four hits in one encoder call
-    assert len(searcher._cache) == 4
+    assert len(searcher.explainer.cache) == 4
     again = searcher.search_uploads([gallery_files[0].read_bytes()], k=4, explain=True)
     assert batch_sizes == [1, 4, 1]  # the hits came from the cache
     first, second = outcome.queries[0].hits, again.queries[0].hits
     assert [h.correspondences for h in first] == [h.correspondences for h in second]
-    searcher._cache.clear()  # which items the query hit depends on the random-init model
-    searcher.explain_items([10, 11, 12, 13, 14])
-    assert list(searcher._cache) == [11, 12, 13, 14]  # at most 4 (the fixture's limit), LRU out
-    calls = len(batch_sizes)
-    searcher.explain_items([11])  # a hit refreshes its place without an encoder call
-    assert list(searcher._cache) == [12, 13, 14, 11] and len(batch_sizes) == calls
 
 
 def test_search_item_falls_back_to_embedding_the_image(
