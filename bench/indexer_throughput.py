@@ -1,7 +1,7 @@
 """Gallery indexing throughput: ``build_index`` end to end against the bare ONNX encoder.
 
 Exports a random-init ViT to ONNX, writes a gallery of photo-sized JPEGs (500x375 by default) and
-times ``indexer.build_index.build_index`` end to end into a fresh folder each round, alternating
+times ``indexer.gallery_index.build_index`` end to end into a fresh folder each round, alternating
 with the bare encoder (``OnnxEncoder.run``) on pre-decoded batches of the same size, since the
 machine's load drifts. Goal: indexer images/s >= 0.85x the encoder's. A breakdown follows: fixed
 costs (model load, scan + hash), decode cost, and one indexer run that splits its wall time into
@@ -30,8 +30,8 @@ from bench.common.results import add_gallery_args, report
 from bench.common.synthetic_photos import write_photo_gallery
 from bench.common.tables import format_indexer
 from harness.random_model import export_random_model
-from indexer.build_index import EmbedTimes, build_index
 from indexer.embedder import decoded_batches, load_backend
+from indexer.gallery_index import EmbedTimes, build_index
 from indexer.working_db import GalleryDB, list_gallery_files
 from lodisc.config import EncoderConfig
 from lodisc.inference.image_decode import load_rgb

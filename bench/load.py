@@ -33,7 +33,7 @@ from harness.search_load import (
     query_bodies,
     run_load,
 )
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 

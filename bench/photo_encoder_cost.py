@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from bench.common.results import record
 from harness.trust_study import alternating_p50_ms, image_paths
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import PretrainConfig
 from service.config import Settings
 from service.main import create_app

@@ -25,7 +25,7 @@ from harness.live_server import LiveServer, run_server
 from harness.random_model import export_random_model
 from harness.search_load import HEADERS, query_bodies, run_load
 from harness.wrk_load import run_wrk
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 

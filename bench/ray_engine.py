@@ -29,8 +29,8 @@ from ray.cluster_utils import Cluster
 from bench.common.results import add_gallery_args, report
 from bench.common.synthetic_photos import write_photo_gallery
 from harness.random_model import export_random_model
-from indexer.build_index import build_index
 from indexer.embedder import load_backend
+from indexer.gallery_index import build_index
 from indexer.ray_engine import embed_on_ray
 from indexer.working_db import GalleryDB
 from lodisc.config import EncoderConfig

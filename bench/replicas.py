@@ -24,7 +24,7 @@ from bench.common.results import record
 from harness.live_server import LiveServer, free_port, wait_ready
 from harness.random_model import export_random_model
 from harness.search_load import per_address_caps, query_bodies, run_load
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 

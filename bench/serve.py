@@ -41,7 +41,7 @@ from harness.random_model import export_random_model
 from harness.search_load import HEADERS, multipart, per_address_caps
 from harness.search_load import run_load as search_load
 from harness.wrk_load import WrkReport, run_wrk
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 from lodisc.inference.image_preprocess import preprocess_batch

@@ -31,7 +31,7 @@ from harness.trust_study import (
     region_rates,
     rerank_metrics,
 )
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import PretrainConfig
 from lodisc.data.synthetic import generate_dataset
 from lodisc.evaluation.explanation_study import run_study

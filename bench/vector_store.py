@@ -41,7 +41,7 @@ from bench.common.synthetic_vectors import DATASETS, clustered_vectors
 from harness.live_server import run_server
 from harness.random_model import export_random_model
 from harness.search_load import per_address_caps, query_bodies, run_load
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 from lodisc.index_format.milvus_store import MilvusStore, connect, publish_collection

@@ -27,7 +27,7 @@ from harness.fault_injection import (
     write_noise_images,
 )
 from indexer import build_index as build_index_cli
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.index_format.layout import MANIFEST, WORKING_DB
 from lodisc.index_format.published import PublishedIndex, load_published
 from lodisc.inference.image_decode import load_rgb

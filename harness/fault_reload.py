@@ -23,7 +23,7 @@ import httpx
 
 from harness.fault_injection import write_noise_images
 from harness.search_load import per_address_caps
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 
 API_KEY = "fault-injection-key"
 STARTUP_S = 60.0

@@ -22,7 +22,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.evaluation.retrieval_metrics import similarity_metrics
 from lodisc.index_format.pivotal_tokens import TOKEN_DTYPE, tokens_per_item
 from lodisc.inference.image_decode import load_rgb

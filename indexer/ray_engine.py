@@ -38,7 +38,7 @@ DECODE_CPUS = 0.5
 # and the job starts once every actor has loaded its session. Left to Ray Data (per-actor SPREAD,
 # actors started as they come), both actors of a two-node test landed on one node now and then.
 # A pool that cannot be placed or started within this fails, naming the reason.
-ACTOR_START_TIMEOUT_S = 600.0
+ACTOR_START_TIMEOUT_S = 600
 ACTOR_CPUS = 1  # an encoder actor's CPU reservation in such a placement group
 RAY_PORT = 6379  # ray start --head's GCS port, when an address names none
 CLIENT_PORT = 10001  # the Ray Client server's port (ray://HOST)

@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS embeddings (
 MIGRATIONS = {"tokens": "ALTER TABLE embeddings ADD COLUMN tokens BLOB"}
 
 
+class GalleryError(ValueError):
+    """A gallery folder that cannot be indexed (missing, or no readable image in it)."""
+
+
 class GalleryDBError(ValueError):
     """``gallery.sqlite`` cannot be used (corrupt, not a database), naming the file."""
 

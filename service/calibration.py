@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import faiss
 import numpy as np
@@ -36,7 +37,7 @@ from service.config import Settings
 
 logger = logging.getLogger(__name__)
 
-MATCH_LEVELS = ("strong", "weak", "none")
+MatchGrade = Literal["strong", "weak", "none"]  # a hit's ``match`` in the answer
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class ScoreCalibration:
         ranks = np.searchsorted(self.neighbour_scores, np.asarray(scores, np.float32), "right")
         return (ranks / max(1, len(self.neighbour_scores))).astype(np.float32)
 
-    def match(self, score: float, covered: bool = True) -> str:
+    def match(self, score: float, covered: bool = True) -> MatchGrade:
         """``strong``, ``weak`` or ``none`` for one score of a query whose parts are (or are not)
         ``covered`` by the gallery."""
         if not covered or score < self.none_below:

@@ -8,7 +8,7 @@ import numpy as np
 
 from lodisc.index_format.catalog import Item
 from lodisc.inference.image_preprocess import crop_box
-from service.calibration import ScoreCalibration, vote_label
+from service.calibration import MatchGrade, ScoreCalibration, vote_label
 from service.overlay import png_data_uri
 from service.schemas import (
     BatchSearchResponse,
@@ -72,14 +72,17 @@ def to_hit(
     hit = result.hit
     explained = result.correspondences is not None
     match = result.match
-    graded = calibration is not None
+    grade: MatchGrade | None = None
+    confidence: float | None = None
+    near_duplicate = False
+    if calibration is not None:
+        grade = calibration.match(hit.cosine, query.covered)
+        confidence = round(float(calibration.confidence(np.asarray(hit.cosine))), 4)
+        near_duplicate = hit.cosine >= calibration.duplicate_score
     return SearchHit(
-        match=calibration.match(hit.cosine, query.covered) if graded else None,
-        confidence=round(float(calibration.confidence(np.float32(hit.cosine))), 4)
-        if graded
-        else None,
-        duplicate=hit.item.sha256 == query.sha256
-        or (graded and hit.cosine >= calibration.duplicate_score),
+        match=grade,
+        confidence=confidence,
+        duplicate=hit.item.sha256 == query.sha256 or near_duplicate,
         match_map=_rounded(match.hit_map) if match else None,
         query_match_map=_rounded(match.query_map) if match else None,
         crop_box=view_box(hit.item.width, hit.item.height, spec) if explained else None,

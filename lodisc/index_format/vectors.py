@@ -164,7 +164,7 @@ class FaissIndex:
         if among is None:
             return self.index.search(normalise(queries), k)
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
-        return self.index.search(normalise(queries), k, params=faiss.SearchParameters(sel=selector))
+        return self.index.search(normalise(queries), k, params=faiss.SearchParameters(sel=selector))  # type: ignore[call-arg]
 
     def reconstruct(self, item_id: int) -> np.ndarray:
         """The stored vector of one id (exact for flat/HNSW storage)."""
@@ -219,7 +219,7 @@ def default_search_params(index: faiss.Index) -> dict[str, int]:
 def _search_stages(index: faiss.Index) -> dict[str, Any]:
     """The objects holding search-time parameters: hnsw, ivf and refine (None where absent)."""
     wrapped = hasattr(index, "index")  # IDMap2 around the index proper
-    inner = faiss.downcast_index(index.index) if wrapped else index
+    inner = faiss.downcast_index(index.index) if wrapped else index  # type: ignore[attr-defined]
     return {
         "hnsw": inner.hnsw if isinstance(inner, faiss.IndexHNSW) else None,
         "ivf": faiss.try_extract_index_ivf(index),

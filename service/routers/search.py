@@ -116,9 +116,7 @@ async def search(
     settings: SettingsDep,
     metrics: MetricsDep,
     # Optional (image_url may stand in), yet typed as a file: the schema offers no "null" string.
-    image: Annotated[  # type: ignore[assignment]
-        UploadFile, File(description="JPEG, PNG, WebP, BMP, TIFF or GIF")
-    ] = None,
+    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, TIFF or GIF")] = None,  # type: ignore[assignment]
     image_url: Annotated[
         str | None,
         Form(max_length=2048, description="instead of image: an http(s) URL of the image"),

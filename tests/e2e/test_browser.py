@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from training import export_onnx
 
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from indexer import build_index as cli
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.data.image_folders import load_rgb
 from lodisc.index_format.published import load_published
 from lodisc.inference.image_preprocess import preprocess_batch

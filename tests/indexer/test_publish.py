@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from indexer.publish import publish, remove_stale
 from lodisc.index_format.layout import (
     CATALOG_FILE,

@@ -15,7 +15,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from indexer import build_index as cli  # noqa: E402
-from indexer.build_index import build_index  # noqa: E402
+from indexer.gallery_index import build_index  # noqa: E402
 from indexer.ray_engine import EmbedActor, RayEngineError, check_reachable  # noqa: E402
 from indexer.working_db import GalleryDB  # noqa: E402
 from lodisc.index_format.published import load_published  # noqa: E402
@@ -98,8 +98,8 @@ def test_ray_and_local_engines_publish_the_same_index(
 def test_a_killed_actor_is_restarted_and_the_job_completes(
     local_ray: None, tiny_onnx: Path, gallery: Path, tmp_path: Path
 ) -> None:
-    from indexer.build_index import _publish_if_changed
     from indexer.embedder import load_backend
+    from indexer.publish_changes import publish_if_changed
     from indexer.ray_engine import embed_on_ray
     from lodisc.hashing import file_sha256
 
@@ -118,7 +118,7 @@ def test_a_killed_actor_is_restarted_and_the_job_completes(
             False, actor=CrashOnceActor,
         )  # fmt: skip
         assert Path(CrashOnceActor.marker).exists() and failed == []
-        _publish_if_changed(db, backend, model, gallery, out, "auto")
+        publish_if_changed(db, backend, model, gallery, out, "auto")
     finally:
         db.close()
     assert local["embedded"] == len(todo)

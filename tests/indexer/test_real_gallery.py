@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.build_index import build_index
 from indexer.embedder import decoded_batches
+from indexer.gallery_index import build_index
 from lodisc.index_format.published import load_published
 from lodisc.inference.onnx_encoder import OnnxEncoder
 

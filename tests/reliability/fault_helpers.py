@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.fault_injection import TmpfsUnavailableError, export_tiny_model, tmpfs
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.live_server import LiveServer, run_server
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from tests.service.conftest import API_KEY, export_model
 

@@ -22,7 +22,7 @@ from harness.fault_indexer import run_indexer_full_disk
 from harness.fault_injection import run_cli, snapshot, temp_leftovers, write_noise_images
 from harness.fault_training import pretrain_args, run_pretrain_full_disk
 from indexer import build_index as build_index_cli
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.atomic import atomic_path
 from lodisc.index_format.layout import WORKING_DB
 from lodisc.index_format.published import load_published

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset

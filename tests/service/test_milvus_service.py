@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 pytest.importorskip("pymilvus")
 
-from indexer.build_index import build_index  # noqa: E402
+from indexer.gallery_index import build_index  # noqa: E402
 from lodisc.index_format.milvus_store import VectorStoreError  # noqa: E402
 from lodisc.index_format.published import load_published  # noqa: E402
 from service.config import Settings  # noqa: E402

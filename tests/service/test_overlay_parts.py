@@ -83,9 +83,7 @@ def test_overlap_of_the_served_model_is_measured(
     assert 0.0 <= share <= 1.0 and 0.0 < base < 1.0
 
 
-def test_trained_model_highlights_parts_more_than_chance(
-    demo_onnx: Path, tmp_path: Path
-) -> None:
+def test_trained_model_highlights_parts_more_than_chance(demo_onnx: Path, tmp_path: Path) -> None:
     """Images the model never saw (another seed): the heat sits on the parts, not the background."""
     size = OnnxEncoder(demo_onnx, "cpu").img_size
     data = generate_dataset(

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from harness.fault_reload import stop_server
-from indexer.build_index import build_index
+from indexer.gallery_index import build_index
 from service.config import Settings
 from service.generation_watch import GenerationWatch
 from service.main import create_app

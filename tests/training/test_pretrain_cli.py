@@ -85,7 +85,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     out.mkdir()
     (out / "checkpoint.pt").write_bytes((tiny_run / "checkpoint.pt").read_bytes())
     before = (out / "checkpoint.pt").read_bytes()
-    monkeypatch.setattr("lodisc.models.lodisc_model.info_nce", lambda q, k, t: (q * torch.nan).sum())
+    monkeypatch.setattr(
+        "lodisc.models.lodisc_model.info_nce", lambda q, k, t: (q * torch.nan).sum()
+    )
     data = yaml.safe_load((tiny_run / "config.yaml").read_text())["data"]
     code = pretrain.main(["--data", data, "--out", str(out), "--resume", "--epochs", "3"])
     assert code == 2
