@@ -23,8 +23,10 @@ from lodisc.checkpoint import save_checkpoint
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
 from lodisc.models.encoder import Encoder
+from service.batcher import MicroBatcher
 from service.config import Settings
 from service.main import create_app
+from service.searcher import Searcher
 from training import export_onnx
 
 API_KEY = "test-admin-key"
@@ -135,6 +137,23 @@ def bomb_bytes() -> bytes:
 def settings_for() -> Callable[..., Settings]:
     """``make_settings`` for tests that need their own limits."""
     return make_settings
+
+
+@pytest.fixture()
+def batch_sizes() -> list[int]:
+    """The size of each encoder call of ``searcher``, in order."""
+    return []
+
+
+@pytest.fixture()
+def searcher(
+    settings: Settings, settings_for: Callable[..., Settings], batch_sizes: list[int]
+) -> Iterator[Searcher]:
+    """A searcher without HTTP whose explain cache holds 4 items; its batches go to ``batch_sizes``."""
+    small_cache = settings_for(settings.model_path, settings.index_dir, explain_cache_items=4)
+    batcher = MicroBatcher(max_batch=8, on_batch=lambda size, _: batch_sizes.append(size))
+    yield Searcher.load(small_cache.model_path, small_cache.index_dir, batcher, small_cache)
+    batcher.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from service.batcher import MicroBatcher
-from service.config import Settings
 from service.explainer import Explainer
 from service.gallery_items import ItemNotFoundError
 from service.searcher import Searcher
 
 
 @pytest.fixture()
-def batch_sizes() -> list[int]:
-    return []
-
-
-@pytest.fixture()
-def explainer(
-    settings: Settings, settings_for: Callable[..., Settings], batch_sizes: list[int]
-) -> Iterator[Explainer]:
-    small_cache = settings_for(settings.model_path, settings.index_dir, explain_cache_items=4)
-    batcher = MicroBatcher(max_batch=8, on_batch=lambda size, _: batch_sizes.append(size))
-    yield Searcher.load(
-        small_cache.model_path, small_cache.index_dir, batcher, small_cache
-    ).explainer
-    batcher.close()
+def explainer(searcher: Searcher) -> Explainer:
+    return searcher.explainer
 
 
 def test_items_are_encoded_in_one_batch_and_kept_least_recently_used_first_out(

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from service.batcher import MicroBatcher
-from service.config import Settings
 from service.gallery_items import ItemNotFoundError
 from service.searcher import Searcher
-
-
-@pytest.fixture()
-def batch_sizes() -> list[int]:
-    return []
-
-
-@pytest.fixture()
-def searcher(
-    settings: Settings, settings_for: Callable[..., Settings], batch_sizes: list[int]
-) -> Iterator[Searcher]:
-    small_cache = settings_for(settings.model_path, settings.index_dir, explain_cache_items=4)
-    batcher = MicroBatcher(max_batch=8, on_batch=lambda size, _: batch_sizes.append(size))
-    yield Searcher.load(small_cache.model_path, small_cache.index_dir, batcher, small_cache)
-    batcher.close()
 
 
 def test_hits_are_reencoded_in_batches_and_cached(
