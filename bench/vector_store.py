@@ -44,7 +44,8 @@ from harness.search_load import per_address_caps, query_bodies, run_load
 from indexer.gallery_index import build_index
 from lodisc.config import EncoderConfig
 from lodisc.data.synthetic import generate_dataset
-from lodisc.index_format.milvus_store import MilvusStore, connect, publish_collection
+from lodisc.index_format.milvus_publish import publish_collection
+from lodisc.index_format.milvus_store import MilvusStore, connect
 from lodisc.index_format.vectors import FaissIndex
 
 REPO = Path(__file__).resolve().parents[1]

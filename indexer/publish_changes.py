@@ -17,7 +17,8 @@ from indexer.publish import publish, remove_stale
 from indexer.working_db import GalleryDB, GalleryError
 from lodisc.index_format.layout import WORKING_DB
 from lodisc.index_format.manifest import FORMAT_VERSION, METRIC, read_current_manifest
-from lodisc.index_format.milvus_store import follow_alias, is_faiss, publish_vectors
+from lodisc.index_format.milvus_publish import follow_alias, publish_vectors
+from lodisc.index_format.milvus_store import is_faiss
 from lodisc.index_format.vectors import FaissIndex
 
 

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 FLAT_MAX = 50_000  # exact search up to here (NOTES.md: 12.8 ms/query at 100k on one thread)
 IVF_MIN = 2_000_000  # IVF-PQ with a full-vector refine beyond this; HNSW in between
+HNSW_M = 32  # graph degree
 HNSW_EF_SEARCH = 128
 IVF_NPROBE = 64  # capped at the index's nlist
 REFINE_K_FACTOR = 8  # IVF-PQ candidates re-ranked on full vectors: k_factor x k
@@ -45,7 +46,7 @@ def choose_factory(count: int, dim: int, kind: str = "auto") -> str:
     if kind == "flat":
         return "IDMap2,Flat"
     if kind == "hnsw":
-        return "IDMap2,HNSW32,Flat"
+        return f"IDMap2,HNSW{HNSW_M},Flat"
     if kind == "ivfpq":
         nlist = int(min(65536, max(64, 4 * np.sqrt(max(count, 1)))))
         sub = next(

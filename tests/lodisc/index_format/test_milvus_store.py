@@ -10,13 +10,12 @@ import pytest
 
 pytest.importorskip("pymilvus")
 
+from lodisc.index_format.milvus_publish import index_type_for, publish_collection  # noqa: E402
 from lodisc.index_format.milvus_store import (  # noqa: E402
     MilvusStore,
     VectorStoreError,
     client_uri,
     connect,
-    index_type_for,
-    publish_collection,
 )
 from lodisc.index_format.vectors import FaissIndex  # noqa: E402
 
