@@ -21,9 +21,10 @@ from lodisc.data.image_folders import DataError
 from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import init_distributed, is_main, pick_device, shutdown_distributed
 from training.data import build_train_data
-from training.engine import CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer
+from training.engine import CHECKPOINT_NAME, NonFiniteLossError, Trainer
 from training.init_weights import InitSource, initialise, read_init
 from training.overrides import apply_overrides
+from training.run_folder import prepare_out, truncate_metrics
 
 logger = logging.getLogger("training.pretrain")
 
@@ -117,44 +118,6 @@ def resolve_config(args: argparse.Namespace) -> tuple[PretrainConfig, InitSource
             raise CheckpointError(f"--arch {args.arch} differs from {cfg.init} ({stored.arch})")
         cfg.encoder = stored
     return cfg, source
-
-
-def prepare_out(cfg: PretrainConfig) -> Path:
-    """Create OUT (checking it is writable); on resume keep only metrics up to the checkpoint."""
-    out = Path(cfg.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise DataError(f"cannot write to output folder {out}: {err.strerror}") from err
-    checkpoint = out / CHECKPOINT_NAME
-    if cfg.resume and not checkpoint.is_file():
-        raise CheckpointError(f"--resume: no checkpoint at {checkpoint}")
-    if not cfg.resume and checkpoint.is_file():
-        raise CheckpointError(
-            f"{checkpoint} exists: pass --resume to continue or choose another --out"
-        )
-    remove_stale_temp_files(out)
-    return out
-
-
-def remove_stale_temp_files(out: Path) -> None:
-    """Delete the temporary files of atomic writes a killed run left behind (never the targets)."""
-    for name in (CHECKPOINT_NAME, METRICS_NAME, "config.yaml"):
-        for stale in out.glob(f".{name}.*.tmp"):
-            logger.info("removing %s left by an interrupted run", stale)
-            stale.unlink(missing_ok=True)
-
-
-def truncate_metrics(out: Path, step: int) -> None:
-    """Drop metric lines written after the checkpoint being resumed (a crash left them behind)."""
-    path = out / METRICS_NAME
-    if path.is_file():
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if yaml.safe_load(line).get("step", 0) <= step]
-        atomic_write_text(path, "".join(kept))
 
 
 def run(cfg: PretrainConfig, source: InitSource | None = None) -> Path:
