@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,9 @@ import httpx
 import numpy as np
 
 from bench.common.results import record
+from bench.common.search_probes import concurrent_queries, percentiles, recall, timed_queries
 from bench.common.synthetic_vectors import DATASETS, clustered_vectors
+from bench.common.tables import format_vector_stores
 from harness.live_server import run_server
 from harness.random_model import export_random_model
 from harness.search_load import per_address_caps, query_bodies, run_load
@@ -73,43 +74,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def timed_queries(index: Any, queries: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    """Top-k ids (Q, K) and milliseconds of each single-query search."""
-    found, times = [], []
-    for query in queries:
-        start = time.perf_counter()
-        found.append(index.search(query[None], K)[1][0])
-        times.append(1000.0 * (time.perf_counter() - start))
-    return np.stack(found), times
-
-
-def concurrent_queries(
-    index: Any, queries: np.ndarray, clients: int, seconds: float
-) -> tuple[list[float], float]:
-    """Milliseconds of each single-query search by ``clients`` threads searching back to back for
-    ``seconds``, and the searches per second of them all."""
-
-    def client(first: int, deadline: float) -> list[float]:
-        times, i = [], first
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            index.search(queries[i % len(queries)][None], K)
-            times.append(1000.0 * (time.perf_counter() - start))
-            i += clients
-        return times
-
-    start = time.perf_counter()
-    deadline = start + seconds
-    with ThreadPoolExecutor(clients) as pool:
-        times = [t for ts in pool.map(client, range(clients), [deadline] * clients) for t in ts]
-    return times, len(times) / (time.perf_counter() - start)
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean share of the exact top-k found."""
-    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
-
-
 def milvus_stores(args: argparse.Namespace, work: Path, name: str) -> dict[str, str]:
     """The Milvus stores measured: Milvus Lite (a file under ``work``), and the server of
     ``--milvus-uri`` when given."""
@@ -131,15 +95,15 @@ def measure_store(
     publish_s = time.perf_counter() - start
     try:
         milvus = MilvusStore.open(store, collection)
-        timed_queries(milvus, queries[:2])  # warm-up
-        found, one = timed_queries(milvus, queries)
-        many, rate = concurrent_queries(milvus, queries, args.clients, args.seconds)
+        timed_queries(milvus, queries[:2], K)  # warm-up
+        found, one = timed_queries(milvus, queries, K)
+        many, rate = concurrent_queries(milvus, queries, K, args.clients, args.seconds)
     finally:
         client.drop_collection(collection)
         client.close()
     figures = {
-        "one_ms": _percentiles(one),
-        "many_ms": _percentiles(many) | {"per_s": round(rate, 1)},
+        "one_ms": percentiles(one),
+        "many_ms": percentiles(many) | {"per_s": round(rate, 1)},
         "publish_s": round(publish_s, 1),
     }
     return found, figures
@@ -151,19 +115,19 @@ def measure_vectors(size: int, args: argparse.Namespace, work: Path) -> dict[str
     queries = clustered_vectors(args.queries, args.dim, DATASETS["fine"], seed=1)
     faiss.omp_set_num_threads(1)  # as the service searches (LODISC_SEARCH_THREADS=1)
     faiss_index = FaissIndex.build(data, np.arange(size, dtype=np.int64), "flat")
-    truth, faiss_ms = timed_queries(faiss_index, queries)
-    faiss_many, faiss_rate = concurrent_queries(faiss_index, queries, args.clients, args.seconds)
+    truth, faiss_ms = timed_queries(faiss_index, queries, K)
+    faiss_many, faiss_rate = concurrent_queries(faiss_index, queries, K, args.clients, args.seconds)
     row: dict[str, Any] = {
         "size": size,
         "faiss_flat": {
-            "one_ms": _percentiles(faiss_ms),
-            "many_ms": _percentiles(faiss_many) | {"per_s": round(faiss_rate, 1)},
+            "one_ms": percentiles(faiss_ms),
+            "many_ms": percentiles(faiss_many) | {"per_s": round(faiss_rate, 1)},
         },
     }
     collection = f"bench_{size}_{os.getpid()}"
     for name, store in milvus_stores(args, work, f"vectors-{size}").items():
         found, figures = measure_store(store, collection, data, queries, args)
-        row[name] = figures | {"recall_at_10": round(recall(found, truth), 4)}
+        row[name] = figures | {"recall_at_10": round(recall(found, truth, K), 4)}
     return row
 
 
@@ -226,79 +190,6 @@ def _top10(url: str, bodies: list[bytes]) -> list[list[int]]:
     return out
 
 
-def _percentiles(times: list[float]) -> dict[str, float]:
-    """p50 and p95 of milliseconds."""
-    p50, p95 = np.percentile(times, [50, 95])
-    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2)}
-
-
-STORE_NAMES = {
-    "faiss_flat": "FAISS flat",
-    "milvus_lite": "Milvus Lite FLAT",
-    "milvus_server": "Milvus server FLAT",
-}
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """RESULTS.md text."""
-    stores = [name for name in STORE_NAMES if name in result["vectors"][0]]
-    milvus = [name for name in stores if name != "faiss_flat"]
-    lines = [
-        f"Load average (1, 5, 15 min) before the run: {result['load_before']}, after: "
-        f"{result['load_after']} (2 cores). Milvus Lite is the embedded engine of the tests (pure "
-        "Python behind gRPC, inside the serving process). "
-        + (
-            f"The Milvus server is `{result['milvus_uri']}`, a Milvus standalone server on this "
-            "machine (its own process)."
-            if result.get("milvus_uri")
-            else "No Milvus server was measured (`--milvus-uri`)."
-        ),
-        "",
-        f"Single-query searches at 1 client, and at {result['clients']} threads searching back to "
-        "back (p50 / p95 ms, searches per second); recall@10 against FAISS flat (exact).",
-        "",
-        "| vectors (256-d, fine) | clients | "
-        + " | ".join(f"{STORE_NAMES[name]} p50 / p95 ms" for name in stores)
-        + " | "
-        + " | ".join(f"{STORE_NAMES[name]} recall@10" for name in milvus)
-        + " |",
-        "|---|---:|" + "---|" * (len(stores) + len(milvus)),
-    ]
-    for row in result["vectors"]:
-        one = [f"{row[n]['one_ms']['p50']} / {row[n]['one_ms']['p95']}" for n in stores]
-        many = [
-            f"{row[n]['many_ms']['p50']} / {row[n]['many_ms']['p95']} ({row[n]['many_ms']['per_s']}/s)"
-            for n in stores
-        ]
-        recalls = [str(row[n]["recall_at_10"]) for n in milvus]
-        lines.append(f"| {row['size']:,} | 1 | {' | '.join(one)} | {' | '.join(recalls)} |")
-        lines.append(
-            f"| {row['size']:,} | {result['clients']} | {' | '.join(many)} |" + " |" * len(milvus)
-        )
-    service = result["service"]
-    agreement = "; ".join(
-        f"{STORE_NAMES[name]}: identical top-10 lists {a['identical_top10_share']}, recall@10 "
-        f"against FAISS flat {a['recall_at_10_vs_faiss_flat']}"
-        for name, a in service["agreement"].items()
-    )
-    lines += [
-        "",
-        f"Service, demo-sized gallery ({service['gallery_items']} items, {service['queries']} "
-        f"JPEG queries): {agreement}.",
-        "",
-        f"| /search | 1 client p50 / p95 ms | {result['clients']} clients p50 / p95 ms "
-        f"| {result['clients']} clients req/s |",
-        "|---|---|---|---|",
-    ]
-    for name in ("faiss", *service["agreement"]):
-        one, many = service[name]["1_clients"], service[name][f"{result['clients']}_clients"]
-        lines.append(
-            f"| {name} | {one['p50_ms']} / {one['p95_ms']} | {many['p50_ms']} / {many['p95_ms']} "
-            f"| {many['requests_per_s']} |"
-        )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run both parts, print JSON, record RESULTS.md."""
     args = parse_args(argv)
@@ -315,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     result["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(json.dumps(result))
     if not args.no_record:
-        record("vector_store", format_table(result))
+        record("vector_store", format_vector_stores(result))
     return 0
 
 

@@ -1,12 +1,14 @@
-"""Recall and latency of a ``FaissIndex`` against exact search, at its tuned and swept parameters.
+"""Recall and latency of a vector index against exact search.
 
-The search-time parameters are read and set through ``FaissIndex.search_params`` /
-``set_search_params``, so what is measured is the library's own tuning.
+A ``FaissIndex`` at its tuned and swept parameters (read and set through
+``FaissIndex.search_params`` / ``set_search_params``, so what is measured is the library's own
+tuning), and any store with ``search(queries, k)`` (FAISS or Milvus) at 1 and N concurrent clients.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faiss
@@ -121,3 +123,41 @@ def measure_index(
         faiss.omp_set_num_threads(default_threads)
     row[f"ms_{default_threads}_threads"] = latency(index, queries, k)
     return row
+
+
+def timed_queries(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, list[float]]:
+    """Top-k ids (Q, K) and milliseconds of each single-query search."""
+    found, times = [], []
+    for query in queries:
+        start = time.perf_counter()
+        found.append(index.search(query[None], k)[1][0])
+        times.append(1000.0 * (time.perf_counter() - start))
+    return np.stack(found), times
+
+
+def concurrent_queries(
+    index: Any, queries: np.ndarray, k: int, clients: int, seconds: float
+) -> tuple[list[float], float]:
+    """Milliseconds of each single-query search by ``clients`` threads searching back to back for
+    ``seconds``, and the searches per second of them all."""
+
+    def client(first: int, deadline: float) -> list[float]:
+        times, i = [], first
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            index.search(queries[i % len(queries)][None], k)
+            times.append(1000.0 * (time.perf_counter() - start))
+            i += clients
+        return times
+
+    start = time.perf_counter()
+    deadline = start + seconds
+    with ThreadPoolExecutor(clients) as pool:
+        times = [t for ts in pool.map(client, range(clients), [deadline] * clients) for t in ts]
+    return times, len(times) / (time.perf_counter() - start)
+
+
+def percentiles(times: list[float]) -> dict[str, float]:
+    """p50 and p95 of milliseconds."""
+    p50, p95 = np.percentile(times, [50, 95])
+    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2)}

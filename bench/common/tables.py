@@ -1,4 +1,4 @@
-"""Markdown tables of the indexing benchmarks' figures, as recorded in bench/RESULTS.md."""
+"""Markdown tables of the indexing and vector-store benchmarks' figures, as in bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -125,3 +125,70 @@ def format_faiss(args: argparse.Namespace, r: dict[str, Any], goal: float) -> li
         lines.append(r["not_run"])
     lines.append(load_average_line(r["load_average"]))
     return lines
+
+
+STORE_NAMES = {
+    "faiss_flat": "FAISS flat",
+    "milvus_lite": "Milvus Lite FLAT",
+    "milvus_server": "Milvus server FLAT",
+}
+
+
+def format_vector_stores(result: dict[str, Any]) -> str:
+    """bench/vector_store.py's RESULTS.md text: FAISS against the Milvus stores."""
+    stores = [name for name in STORE_NAMES if name in result["vectors"][0]]
+    milvus = [name for name in stores if name != "faiss_flat"]
+    lines = [
+        f"Load average (1, 5, 15 min) before the run: {result['load_before']}, after: "
+        f"{result['load_after']} (2 cores). Milvus Lite is the embedded engine of the tests (pure "
+        "Python behind gRPC, inside the serving process). "
+        + (
+            f"The Milvus server is `{result['milvus_uri']}`, a Milvus standalone server on this "
+            "machine (its own process)."
+            if result.get("milvus_uri")
+            else "No Milvus server was measured (`--milvus-uri`)."
+        ),
+        "",
+        f"Single-query searches at 1 client, and at {result['clients']} threads searching back to "
+        "back (p50 / p95 ms, searches per second); recall@10 against FAISS flat (exact).",
+        "",
+        "| vectors (256-d, fine) | clients | "
+        + " | ".join(f"{STORE_NAMES[name]} p50 / p95 ms" for name in stores)
+        + " | "
+        + " | ".join(f"{STORE_NAMES[name]} recall@10" for name in milvus)
+        + " |",
+        "|---|---:|" + "---|" * (len(stores) + len(milvus)),
+    ]
+    for row in result["vectors"]:
+        one = [f"{row[n]['one_ms']['p50']} / {row[n]['one_ms']['p95']}" for n in stores]
+        many = [
+            f"{row[n]['many_ms']['p50']} / {row[n]['many_ms']['p95']} ({row[n]['many_ms']['per_s']}/s)"
+            for n in stores
+        ]
+        recalls = [str(row[n]["recall_at_10"]) for n in milvus]
+        lines.append(f"| {row['size']:,} | 1 | {' | '.join(one)} | {' | '.join(recalls)} |")
+        lines.append(
+            f"| {row['size']:,} | {result['clients']} | {' | '.join(many)} |" + " |" * len(milvus)
+        )
+    service = result["service"]
+    agreement = "; ".join(
+        f"{STORE_NAMES[name]}: identical top-10 lists {a['identical_top10_share']}, recall@10 "
+        f"against FAISS flat {a['recall_at_10_vs_faiss_flat']}"
+        for name, a in service["agreement"].items()
+    )
+    lines += [
+        "",
+        f"Service, demo-sized gallery ({service['gallery_items']} items, {service['queries']} "
+        f"JPEG queries): {agreement}.",
+        "",
+        f"| /search | 1 client p50 / p95 ms | {result['clients']} clients p50 / p95 ms "
+        f"| {result['clients']} clients req/s |",
+        "|---|---|---|---|",
+    ]
+    for name in ("faiss", *service["agreement"]):
+        one, many = service[name]["1_clients"], service[name][f"{result['clients']}_clients"]
+        lines.append(
+            f"| {name} | {one['p50_ms']} / {one['p95_ms']} | {many['p50_ms']} / {many['p95_ms']} "
+            f"| {many['requests_per_s']} |"
+        )
+    return "\n".join(lines)

@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("pymilvus")
 
-from bench.vector_store import format_table, measure_vectors, parse_args  # noqa: E402
+from bench.common.tables import format_vector_stores  # noqa: E402
+from bench.vector_store import measure_vectors, parse_args  # noqa: E402
 
 
 def test_small_vector_run_has_exact_recall(tmp_path: Path) -> None:
@@ -26,6 +27,6 @@ def test_small_vector_run_has_exact_recall(tmp_path: Path) -> None:
         "milvus_lite": {"identical_top10_share": 1.0, "recall_at_10_vs_faiss_flat": 1.0}
     }
     result = {"load_before": "0", "load_after": "0", "clients": 16, "vectors": [row]}
-    text = format_table({**result, "service": service, "milvus_uri": None})
+    text = format_vector_stores({**result, "service": service, "milvus_uri": None})
     assert "| 500 | 1 |" in text and "| 500 | 16 |" in text and "Milvus Lite FLAT recall@10" in text
     assert "| milvus_lite | 1.0 / 2.0 |" in text and "No Milvus server was measured" in text
