@@ -31,14 +31,8 @@ import timm
 import torch
 
 from bench.common.results import record
+from bench.common.step_timing import breakdown, median_ms, timed
 from lodisc.config import EncoderConfig, LoDiscConfig
-from lodisc.method.masking import (
-    apply_pixel_mask,
-    fuse_attention,
-    keep_indices,
-    pivotal_keep_mask,
-)
-from lodisc.models.encoder import forward_kept_tokens
 from lodisc.models.lodisc_model import LoDiscModel
 from lodisc.runtime import pick_device
 
@@ -91,21 +85,6 @@ def own_patch_size(arch: str) -> int:
     return int(backbone.patch_embed.patch_size[0])
 
 
-def sync(device: torch.device) -> None:
-    """Wait for queued kernels so the host clock measures the work."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Milliseconds one call of ``fn`` takes (synchronised on CUDA)."""
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return (time.perf_counter() - start) * 1e3
-
-
 def build(args: argparse.Namespace, device: torch.device) -> LoDiscModel:
     """The model under test, in training mode on ``device``."""
     encoder = EncoderConfig(
@@ -138,109 +117,36 @@ def make_step(
     return step
 
 
-def median_ms(times: list[float]) -> float:
-    """Median, rounded for the table and JSON."""
-    return round(statistics.median(times), 3)
+VARIANTS = {"lodisc": 1.0, "moco": 0.0}  # local weight: LoDisc, and exactly MoCo v3
 
 
-def breakdown(
-    model: LoDiscModel, views: tuple[torch.Tensor, torch.Tensor], device: torch.device, reps: int
-) -> dict[str, float]:
-    """Median ms of each part of a LoDisc step, each part interleaved with the others."""
-    use_amp = device.type == "cuda"
-    both = torch.cat(views)
-    cfg = model.cfg
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-        with model.attention.record() as rows:
-            model.teacher_backbone(both)
-    scores, keep = pivotal_keep_mask(rows, cfg.keep_ratio)
-    grid = model.student.grid_size
-
-    def student_fwd_bwd() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            cls = model.student.forward_cls(both)
-            half = both.shape[0] // 2
-            heads = [model.student.forward_head(c) for c in (cls[:half], cls[half:])]
-        torch.cat(heads).float().square().mean().backward()
-        model.student.zero_grad(set_to_none=True)
-
-    def teacher(hooks: bool) -> Callable[[], None]:
-        def run() -> None:
-            with (
-                torch.no_grad(),
-                torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp),
-                model.attention.record(enabled=hooks),
-            ):
-                model.teacher_projector(model.teacher_backbone(both))
-
-        return run
-
-    def mask_build() -> None:
-        with torch.no_grad():
-            if cfg.local_mode == "pixel":
-                apply_pixel_mask(both, pivotal_keep_mask(rows, cfg.keep_ratio)[1], grid)
-            else:
-                keep_indices(fuse_attention(torch.stack(rows, dim=1)), cfg.keep_ratio)
-
-    kept = keep_indices(scores, cfg.keep_ratio)
-    masked_views = apply_pixel_mask(both, keep, grid)
-
-    def masked_teacher() -> None:
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            if cfg.local_mode == "pixel":
-                model.teacher_projector(model.teacher_backbone(masked_views))
-            else:
-                model.teacher_projector(forward_kept_tokens(model.teacher_backbone, both, kept))
-
-    def ema() -> None:
-        model.update_teacher(0.99)
-
-    parts: dict[str, Callable[[], None]] = {
-        "student fwd+bwd (2B)": student_fwd_bwd,
-        "teacher fwd, no hooks (2B)": teacher(False),
-        "teacher fwd, with CLS hooks (2B)": teacher(True),
-        "fuse + mask build": mask_build,
-        f"masked teacher fwd ({cfg.local_mode})": masked_teacher,
-        "EMA update": ema,
-    }
-    times: dict[str, list[float]] = {name: [] for name in parts}
-    for fn in parts.values():  # warm-up
-        fn()
-    for _ in range(reps):
-        for name, fn in parts.items():
-            times[name].append(timed(fn, device))
-    return {name: median_ms(t) for name, t in times.items()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Measure, print a table, and print the JSON summary as the last line."""
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    own_patch = own_patch_size(args.arch)
-    args.patch_size = own_patch if args.patch_size is None else args.patch_size
-    patch_given = args.patch_size != own_patch
-    device = pick_device(args.device)
-    model = build(args, device)
-    optimizer = torch.optim.AdamW(model.student.parameters(), lr=1e-4, weight_decay=0.05)
-    shape = (args.batch_size, 3, args.img_size, args.img_size)
-    views = (torch.randn(shape, device=device), torch.randn(shape, device=device))
-    step = make_step(model, optimizer, views, device)
-    variants = {"lodisc": 1.0, "moco": 0.0}
+def interleaved_times(
+    step: Callable[[float], None], args: argparse.Namespace, device: torch.device
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and process-CPU milliseconds of each variant's steps, interleaved after warm-up."""
     for _ in range(args.warmup):
-        for weight in variants.values():
+        for weight in VARIANTS.values():
             timed(lambda w=weight: step(w), device)
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    cpu: dict[str, list[float]] = {name: [] for name in variants}  # process CPU time
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}  # process CPU time
     for i in range(args.steps):
         # Alternate which variant goes first (ABBA...), so neither always follows the other.
-        order = list(variants.items()) if i % 2 == 0 else list(reversed(variants.items()))
+        order = list(VARIANTS.items()) if i % 2 == 0 else list(reversed(VARIANTS.items()))
         for name, weight in order:
             start_cpu = time.process_time()
             times[name].append(timed(lambda w=weight: step(w), device))
             cpu[name].append((time.process_time() - start_cpu) * 1e3)
 
+    return times, cpu
+
+
+def comparison(
+    times: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> tuple[list[str], dict[str, float]]:
+    """The table's lines (per variant, noise checks, the verdict) and the summary's figures."""
     lodisc_ms, moco_ms = median_ms(times["lodisc"]), median_ms(times["moco"])
     ratio = round(lodisc_ms / moco_ms, 4)
     goal = GOALS[args.local_mode]
@@ -248,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "| variant | median ms | min ms | max ms | images/s | median CPU ms |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name in variants:
+    for name in VARIANTS:
         med = statistics.median(times[name])
         lines.append(
             f"| {name} | {med:.1f} | {min(times[name]):.1f} | {max(times[name]):.1f} | "
@@ -275,6 +181,30 @@ def main(argv: list[str] | None = None) -> int:
             "Warning: the wall-time ratio is noise-dominated here (below 1, or more than 0.1 "
             f"from the CPU-time ratio {cpu_ratio:.3f}); rerun, or trust the CPU-time ratio."
         )
+    figures = {"lodisc_ms": lodisc_ms, "moco_ms": moco_ms, "ratio": ratio}
+    return lines, figures | {
+        "paired_ratio": round(paired, 4),
+        "cpu_time_ratio": round(cpu_ratio, 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print a table, and print the JSON summary as the last line."""
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    own_patch = own_patch_size(args.arch)
+    args.patch_size = own_patch if args.patch_size is None else args.patch_size
+    patch_given = args.patch_size != own_patch
+    device = pick_device(args.device)
+    model = build(args, device)
+    optimizer = torch.optim.AdamW(model.student.parameters(), lr=1e-4, weight_decay=0.05)
+    shape = (args.batch_size, 3, args.img_size, args.img_size)
+    views = (torch.randn(shape, device=device), torch.randn(shape, device=device))
+    step = make_step(model, optimizer, views, device)
+    times, cpu = interleaved_times(step, args, device)
+    lines, figures = comparison(times, cpu, args, device)
     if args.breakdown:
         parts = breakdown(model, views, device, max(3, args.steps // 2))
         lines += ["", "| part of the LoDisc step | median ms |", "|---|---:|"]
@@ -287,17 +217,13 @@ def main(argv: list[str] | None = None) -> int:
         suffix += f", patch {args.patch_size}" if patch_given else ""
         record(f"train_step ({args.local_mode}{suffix})", table)
     summary = {
-        "lodisc_ms": lodisc_ms,
-        "moco_ms": moco_ms,
-        "ratio": ratio,
+        **figures,
         "local_mode": args.local_mode,
         "arch": args.arch,
         "img_size": args.img_size,
         "patch_size": args.patch_size,
         "batch_size": args.batch_size,
         "device": str(device),
-        "paired_ratio": round(paired, 4),
-        "cpu_time_ratio": round(cpu_ratio, 4),
     }
     print(json.dumps(summary))
     return 0
