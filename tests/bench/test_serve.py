@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from bench.serve import format_table, parse_args, server_env
+from bench.common.serve_table import format_table
+from bench.serve import parse_args, server_env
 
 RESULT = {
     "arch": "vit_tiny_patch16_224",
