@@ -235,9 +235,8 @@ class Searcher:
         if explain:
             start = time.perf_counter()
             own = self.explainer.explain_items([item_id])[item_id]
-            result = self.explainer.explain_hits(
-                None, own, hits[0], inline
-            )  # its overlay has a URL
+            # no image: the query is a gallery item, whose overlay has a URL of its own
+            result = self.explainer.explain_hits(None, own, hits[0], inline)
             timings["explain"] = _ms_since(start)
         return SearchOutcome([result], timings)
 
