@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lodisc.data.synthetic import (
-    SLOTS,
-    choose_combinations,
-    generate_dataset,
-    load_part_mask,
-    main,
-    mask_path_for,
-)
+from lodisc.data.synthetic import generate_dataset, load_part_mask, main, mask_path_for
+from lodisc.data.synthetic_render import SLOTS, choose_combinations
 
 NUM_SLOTS = len(SLOTS)
 
